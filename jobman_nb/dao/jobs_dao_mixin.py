@@ -1,0 +1,137 @@
+"""``JobsDaoMixin``: the job methods shared by the jobman, worker and engine DAOs."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import UpdateError
+from . import _query
+from .orm import Record
+
+__all__ = ["JobsDaoMixin", "JOB_STATUSES", "STATUSES"]
+
+Query = _query.Query
+
+
+class JOB_STATUSES:  # noqa: N801 - jobman's name
+    """The job statuses; each equals its name."""
+
+    CLAIMED = "CLAIMED"
+    COMPLETED = "COMPLETED"
+    EXECUTED = "EXECUTED"
+    FAILED = "FAILED"
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    UNKNOWN = "UNKNOWN"
+
+
+#: Every job status, in alphabetical order (the categories of frame ``status`` columns).
+STATUSES: tuple[str, ...] = tuple(sorted(v for k, v in vars(JOB_STATUSES).items() if k.isupper()))
+
+
+class JobsDaoMixin:
+    """Common methods used by DAOs that work with jobs (entity type ``'job'``)."""
+
+    JOB_STATUSES = JOB_STATUSES
+
+    def create_job(self, job: Mapping[str, Any] | None = None) -> Record:
+        """Create a job record.
+
+        Parameters
+        ----------
+        job : dict
+            A job dict; its fields depend on the DAO's JobSchema.
+
+        Returns
+        -------
+        dict
+            The saved job record.
+        """
+        return self.create_ent(ent_type="job", ent=job)
+
+    def save_jobs(self, jobs: Sequence[Mapping[str, Any]] | None = None, replace: bool = True) -> list[Record]:
+        """Save jobs in one transaction (all or none).
+
+        Parameters
+        ----------
+        jobs : list of dict
+        replace : bool
+            If True overwrite existing records; if False a key collision raises
+            ``IntegrityError`` and nothing is saved.
+
+        Returns
+        -------
+        list of dict
+            The saved jobs.
+        """
+        return self.save_ents(ent_type="job", ents=jobs, replace=replace)
+
+    def query_jobs(self, query: Query | None = None) -> list[Record]:
+        """Return the jobs matching a query dict (see ``docs/query-language.md``)."""
+        return self.query_ents(ent_type="job", query=query)
+
+    def update_jobs(self, updates: Mapping[str, Any] | None = None, query: Query | None = None) -> dict[str, int]:
+        """Update the jobs matching a query dict.
+
+        Returns
+        -------
+        dict
+            ``{'rowcount': n}``, the number of jobs updated.
+        """
+        return self.update_ents(ent_type="job", updates=updates, query=query)
+
+    def claim_jobs(self, query: Query | None = None) -> list[Record]:
+        """Atomically claim the jobs matching *query*: set them CLAIMED and return them.
+
+        Selecting and marking happen in one write transaction, so two
+        processes claiming from the same file never get the same job. The
+        query's order_by and limit choose which jobs are claimed.
+
+        Parameters
+        ----------
+        query : dict
+            A query dict per :meth:`query_jobs` (e.g. PENDING jobs, limit 25).
+
+        Returns
+        -------
+        list of dict
+            The claimed jobs, in query order, with status CLAIMED.
+        """
+        orm = self._get_orm("job")
+        self._check_writable()
+        query = _query.check_query(query)
+        select = _query.compile_select(query, orm.table, orm.columns, rowid=True)
+        sql, params = orm.compile_update({"status": JOB_STATUSES.CLAIMED}, {})
+        with self.transaction() as conn:
+            rowids = [r[0] for r in conn.execute(select.sql, select.params)]
+            if not rowids:
+                return []
+            in_rowids = "rowid IN (SELECT value FROM json_each(?))"
+            try:
+                conn.execute(f"{sql} WHERE {in_rowids}", [*params, _query.dumps(rowids)])
+            except sqlite3.Error as exc:
+                raise UpdateError(f"claim_jobs: cannot update {orm.table}: {exc}") from exc
+            fields = query.get("fields")
+            read = _query.compile_select({"fields": fields} if fields else {}, orm.table, orm.columns,
+                                         orm.present_columns(conn))
+            cur = conn.cursor()
+            cur.row_factory = None
+            rows = cur.execute(f"SELECT rowid, {read.columns_sql} FROM {_query.quote_identifier(orm.table)} "
+                               f"WHERE {in_rowids}", [*read.columns_params, _query.dumps(rowids)]).fetchall()
+        order = {rowid: i for i, rowid in enumerate(rowids)}
+        rows.sort(key=lambda r: order[r[0]])
+        return orm.decode_rows([r[1:] for r in rows], read)
+
+    def get_job(self, key: str | None = None) -> Record | None:
+        """Return the job with *key*, or None if there is none."""
+        return self.get_ent(ent_type="job", key=key)
+
+    def get_jobs_for_status(self, status: str | None = None) -> list[Record]:
+        """Return the jobs that have *status*."""
+        return self.query_jobs(query={"filters": [self.generate_status_filter(status=status)]})
+
+    def generate_status_filter(self, status: str | None = None) -> dict[str, Any]:
+        """Return the filter ``{'field': 'status', 'op': '=', 'arg': status}``."""
+        return {"field": "status", "op": "=", "arg": status}

@@ -1,0 +1,388 @@
+"""One table of records: schema, bulk saves, queries and updates.
+
+Mirrors ``jobman.dao.orm.ORM``. Its methods take ``connection=``: a
+``sqlite3.Connection`` or a ``sqlite_utils.Database``. The ORM runs
+statements; transactions belong to the caller (the DAO wraps every write in
+one).
+"""
+
+from __future__ import annotations
+
+import json as _json
+import logging
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+import sqlite_utils
+
+from ..errors import CorruptRecordError, InsertError, IntegrityError, QueryError, SchemaError, UpdateError
+from . import _query
+from .utils import FieldInfo, Schema, generate_timestamp
+
+__all__ = ["ORM", "Connection", "raw_connection"]
+
+Connection = sqlite3.Connection | sqlite_utils.Database
+Record = dict[str, Any]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_PREFIX = re.compile(r"[A-Za-z0-9_]*\Z")
+#: Declared types a field may have ('JSON' is stored as TEXT holding JSON text).
+FIELD_TYPES = ("TEXT", "INTEGER", "FLOAT", "REAL", "NUMERIC", "BLOB", "JSON")
+_INT64_MAX = 2**63 - 1
+
+
+def raw_connection(connection: Connection) -> sqlite3.Connection:
+    """Return the ``sqlite3.Connection`` behind *connection*."""
+    if isinstance(connection, sqlite_utils.Database):
+        return connection.conn
+    if isinstance(connection, sqlite3.Connection):
+        return connection
+    raise TypeError(f"connection must be a sqlite3.Connection or sqlite_utils.Database, got {connection!r}")
+
+
+def _check_identifier(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+        raise SchemaError(f"{what} {value!r} is not a valid name: use letters, digits and '_', "
+                          "not starting with a digit")
+    return value
+
+
+def normalize_fields(fields: Any) -> dict[str, FieldInfo]:
+    """Validate field infos (a dict or a :class:`Schema` subclass) and return a copy.
+
+    Raises
+    ------
+    SchemaError
+        For a bad field name, a missing or unknown type, or two primary keys.
+    """
+    if isinstance(fields, type) and issubclass(fields, Schema):
+        fields = fields.get_field_infos()
+    if not isinstance(fields, Mapping) or not fields:
+        raise SchemaError(f"fields must be a non-empty dict of {{name: field info}}, got {fields!r}")
+    out: dict[str, FieldInfo] = {}
+    for name, info in fields.items():
+        _check_identifier(name, "field name")
+        if not isinstance(info, Mapping) or not isinstance(info.get("type"), str):
+            raise SchemaError(f"field {name!r}: a field info is a dict with a 'type', got {info!r}")
+        if info["type"].upper() not in FIELD_TYPES:
+            raise SchemaError(f"field {name!r}: unknown type {info['type']!r}; types are {', '.join(FIELD_TYPES)}")
+        out[name] = dict(info)
+    if sum(bool(i.get("primary_key")) for i in out.values()) > 1:
+        raise SchemaError("at most one field may be the primary key")
+    return out
+
+
+class ORM:
+    """Maps records (dicts) to rows of one table.
+
+    Parameters
+    ----------
+    name : str
+        Entity name; the table is ``table_prefix + name``.
+    fields : dict or Schema subclass
+        Field infos: ``{'type': 'TEXT'|'INTEGER'|'FLOAT'|'JSON'|..., 'primary_key': bool,
+        'default': callable, 'auto_update': callable}``.
+    json : module
+        Object with ``dumps`` / ``loads`` used for JSON fields.
+    table_prefix : str, optional
+        Prefix of the table name (letters, digits, '_').
+    logger : logging.Logger, optional
+    """
+
+    InsertError = InsertError
+    IntegrityError = IntegrityError
+    UpdateError = UpdateError
+
+    def __init__(self, name: str | None = None, fields: Any = None, json: Any = _json,
+                 table_prefix: str | None = None, logger: logging.Logger | None = None) -> None:
+        self.name = _check_identifier(name, "entity name")
+        if table_prefix is not None and (not isinstance(table_prefix, str) or not _PREFIX.match(table_prefix)):
+            raise SchemaError(f"table_prefix {table_prefix!r} is not valid: use letters, digits and '_'")
+        self.table_prefix = table_prefix
+        self.fields = normalize_fields(fields)
+        self.json = json
+        self.logger = logger or logging.getLogger(__name__)
+        #: Column name -> declared type ('JSON' for JSON fields).
+        self.columns: dict[str, str] = {n: i["type"].upper() for n, i in self.fields.items()}
+        self.primary_key = next((n for n, i in self.fields.items() if i.get("primary_key")), None)
+        if json is _json:
+            self._dumps = _query.dumps
+        else:
+            self._dumps = json.dumps
+
+    @property
+    def table(self) -> str:
+        """Name of the table: ``table_prefix + name``."""
+        return (self.table_prefix or "") + self.name
+
+    def __repr__(self) -> str:
+        return f"<ORM {self.table} ({', '.join(self.fields)})>"
+
+    # -- schema ---------------------------------------------------------------------------
+    def column_types(self) -> dict[str, str]:
+        """Declared SQL types of the columns (JSON fields are TEXT)."""
+        return {n: ("TEXT" if t == "JSON" else t) for n, t in self.columns.items()}
+
+    def create_table(self, connection: Connection | None = None) -> None:
+        """Create the table if it does not exist, and add schema columns it lacks.
+
+        Existing columns are never dropped, renamed or retyped, so files that
+        jobman wrote stay readable by jobman.
+        """
+        db = sqlite_utils.Database(raw_connection(connection), recursive_triggers=False,
+                                   execute_plugins=False)
+        table = db.table(self.table)
+        types = self.column_types()
+        if not table.exists():
+            table.create(types, pk=self.primary_key, column_order=list(types), if_not_exists=True)
+        else:
+            present = set(table.columns_dict)
+            for name, sql_type in types.items():
+                if name not in present:
+                    table.add_column(name, sql_type)
+
+    def present_columns(self, connection: Connection) -> list[str]:
+        """Columns the table really has (empty if it does not exist)."""
+        conn = raw_connection(connection)
+        return [r[1] for r in conn.execute(f"PRAGMA table_info({_query.quote_identifier(self.table)})")]
+
+    # -- writes ---------------------------------------------------------------------------
+    def _insert_sql(self, names: Sequence[str], replace: bool) -> str:
+        q = _query.quote_identifier
+        sql = (f"INSERT INTO {q(self.table)} ({', '.join(map(q, names))}) "
+               f"VALUES ({', '.join('?' * len(names))})")
+        if replace:
+            if self.primary_key:
+                # An upsert rather than INSERT OR REPLACE: the row is updated in place, so
+                # columns outside this schema survive and UPDATE triggers see a change.
+                sets = ", ".join(f"{q(n)} = excluded.{q(n)}" for n in names if n != self.primary_key)
+                sql += f" ON CONFLICT({q(self.primary_key)}) DO UPDATE SET {sets}"
+            else:
+                sql = "INSERT OR REPLACE" + sql[len("INSERT"):]
+        return sql
+
+    def execute_insert_or_replace(self, fields: Sequence[str] | None = None, values: Sequence[Any] | None = None,
+                                  replace: bool | None = None, connection: Connection | None = None) -> None:
+        """Insert one row of already-serialized *values* for *fields* (replacing on key clash if *replace*).
+
+        Raises
+        ------
+        IntegrityError
+            On a key clash with ``replace=False``.
+        InsertError
+            If the row cannot be written.
+        """
+        for f in fields or ():
+            if f not in self.columns:
+                raise QueryError(f"unknown field {f!r} for table {self.table}; fields are {', '.join(self.columns)}")
+        self._execute_many(list(fields or ()), [list(values or ())], bool(replace), raw_connection(connection))
+
+    def _execute_many(self, names: list[str], rows: list[Sequence[Any]], replace: bool,
+                      conn: sqlite3.Connection) -> None:
+        sql = self._insert_sql(names, replace)
+        try:
+            conn.executemany(sql, rows)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(f"cannot save to {self.table}: {exc}"
+                                 + (" (a record with this key exists; use replace=True to overwrite)"
+                                    if "UNIQUE" in str(exc) else "")) from exc
+        except (sqlite3.Error, OverflowError, UnicodeError, TypeError, ValueError) as exc:
+            raise InsertError(f"cannot save to {self.table}: {self._diagnose(names, rows) or exc}") from exc
+
+    def _diagnose(self, names: list[str], rows: Iterable[Sequence[Any]]) -> str | None:
+        """Name the first value that SQLite cannot store, for a useful error message."""
+        for i, row in enumerate(rows):
+            for name, value in zip(names, row):
+                problem = None
+                if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT64_MAX:
+                    problem = "integer does not fit SQLite's 64-bit integers"
+                elif isinstance(value, str):
+                    try:
+                        value.encode("utf-8")
+                    except UnicodeEncodeError as exc:
+                        problem = f"text is not valid Unicode ({exc.reason})"
+                elif value is not None and not isinstance(value, (int, float, str, bytes)):
+                    problem = f"values of type {type(value).__name__} cannot be stored"
+                if problem:
+                    return f"record {i}, field {name!r}: {problem}: {value!r:.80}"
+        return None
+
+    def prepare_records(self, objs: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[tuple], list[Record]]:
+        """Apply defaults and auto-updates and serialize JSON fields.
+
+        Returns
+        -------
+        names, rows, records
+            Column names, the rows to insert, and the saved records (JSON
+            fields holding the values passed in).
+
+        Raises
+        ------
+        InsertError
+            If a record is not a dict, or a JSON value cannot be serialized.
+        """
+        names = list(self.fields)
+        now = generate_timestamp()
+        plan = []
+        for name, info in self.fields.items():
+            default, auto = info.get("default"), info.get("auto_update")
+            # One timestamp for the whole batch: the rows are written together.
+            if default is generate_timestamp:
+                default = partial(float, now)
+            plan.append((name, default, auto, self.columns[name] == "JSON", self.columns[name] in ("FLOAT", "REAL")))
+        dumps = self._dumps
+        rows: list[tuple] = []
+        records: list[Record] = []
+        for i, obj in enumerate(objs):
+            if not isinstance(obj, Mapping):
+                raise InsertError(f"cannot save to {self.table}: record {i} is a {type(obj).__name__}, not a dict")
+            rec: Record = {}
+            row = []
+            for name, default, auto, is_json, is_float in plan:
+                value = obj.get(name)
+                if value is None and default is not None:
+                    value = default()
+                if auto is not None:
+                    value = now if auto is generate_timestamp else auto(record=rec)
+                rec[name] = value
+                if is_json:
+                    try:
+                        value = dumps(value)
+                    except (TypeError, ValueError, RecursionError) as exc:
+                        raise InsertError(f"cannot save to {self.table}: record {i} (key {rec.get(self.primary_key)!r}), "
+                                          f"field {name!r} cannot be stored as JSON: {exc}") from None
+                elif is_float and value.__class__ is float and value != value:
+                    raise InsertError(f"cannot save to {self.table}: record {i}, field {name!r} is NaN, "
+                                      "which SQLite would store as NULL")
+                row.append(value)
+            rows.append(tuple(row))
+            records.append(rec)
+        return names, rows, records
+
+    def save_objects(self, objs: Iterable[Mapping[str, Any]], connection: Connection | None = None,
+                     replace: bool = True) -> list[Record]:
+        """Save many records with one bulk statement (the caller owns the transaction).
+
+        Returns
+        -------
+        list of dict
+            The saved records: the input with defaults (key, created) and
+            auto-updates (modified) filled in.
+        """
+        names, rows, records = self.prepare_records(objs)
+        if rows:
+            self._execute_many(names, rows, replace, raw_connection(connection))
+        return records
+
+    def save_object(self, obj: Mapping[str, Any] | None = None, connection: Connection | None = None,
+                    replace: bool = True) -> Record:
+        """Save one record; see :meth:`save_objects`."""
+        return self.save_objects([obj], connection=connection, replace=replace)[0]
+
+    # -- reads ----------------------------------------------------------------------------
+    def compile_query(self, query: Any = None, connection: Connection | None = None) -> _query.Select:
+        """Validate *query* and compile it to a SELECT (see :mod:`jobman_nb.dao._query`)."""
+        present = self.present_columns(connection) if connection is not None else None
+        return _query.compile_select(query, self.table, self.columns, present)
+
+    def decode_rows(self, rows: Iterable[Sequence[Any]], select: _query.Select) -> list[Record]:
+        """Turn result rows into records, parsing JSON text."""
+        names = select.names
+        json_names = select.json_names
+        loads = self.json.loads
+        out = []
+        for row in rows:
+            rec = dict(zip(names, row))
+            for name in json_names:
+                value = rec[name]
+                if value is not None:
+                    try:
+                        rec[name] = loads(value) if value != "" else None
+                    except (TypeError, ValueError) as exc:
+                        if isinstance(value, (int, float)):
+                            continue  # a bare number written by another tool is already a value
+                        raise CorruptRecordError(
+                            f"{self.table}: record {rec.get(self.primary_key, '?')!r}, field {name!r} "
+                            f"holds invalid JSON {value!r:.80}: {exc}") from None
+            out.append(rec)
+        return out
+
+    def _cursor(self, select: _query.Select, connection: Connection) -> sqlite3.Cursor:
+        cur = raw_connection(connection).cursor()
+        cur.row_factory = None
+        return cur.execute(select.sql, select.params)
+
+    def query_objects(self, query: Any = None, connection: Connection | None = None) -> list[Record]:
+        """Return the records matching a query dict, in query order.
+
+        Raises
+        ------
+        QueryError
+            If the query is malformed (before any SQL runs).
+        """
+        select = self.compile_query(query, connection)
+        return self.decode_rows(self._cursor(select, connection).fetchall(), select)
+
+    def iter_objects(self, query: Any = None, connection: Connection | None = None,
+                     chunksize: int = 50_000) -> Iterator[list[Record]]:
+        """Yield the records matching *query* in lists of at most *chunksize*."""
+        select = self.compile_query(query, connection)
+        cur = self._cursor(select, connection)
+        while rows := cur.fetchmany(chunksize):
+            yield self.decode_rows(rows, select)
+
+    def count_objects(self, query: Any = None, connection: Connection | None = None) -> int:
+        """Count the records matching *query* (honouring its limit and offset)."""
+        select = self.compile_query(query, connection)
+        row = raw_connection(connection).execute(f"SELECT count(*) FROM ({select.sql})", select.params).fetchone()
+        return int(row[0])
+
+    # -- updates --------------------------------------------------------------------------
+    def compile_update(self, updates: Any, query: Any = None) -> tuple[str, list[Any]]:
+        """Compile ``updates`` and a query dict into an UPDATE statement.
+
+        Auto-update fields (``modified``) are set unless *updates* sets them.
+        A query with order_by, limit or offset updates just those rows.
+        """
+        query = _query.check_query(query)
+        if "fields" in query:
+            raise QueryError("query: 'fields' selects what a query returns and has no meaning in an update")
+        items, params = _query.compile_updates(updates, self.columns)
+        for name, info in self.fields.items():
+            auto = info.get("auto_update")
+            if auto is not None and name not in updates:
+                items.append(f"{_query.quote_identifier(name)} = ?")
+                params.append(auto(record=dict(updates)))
+        table = _query.quote_identifier(self.table)
+        sql = f"UPDATE {table} SET {', '.join(items)}"
+        if any(k in query for k in ("order_by", "limit", "offset")):
+            select = _query.compile_select(query, self.table, self.columns, rowid=True)
+            sql += f" WHERE rowid IN ({select.sql})"
+            params += select.params
+        else:
+            where, where_params = _query.compile_where(query.get("filters"), self.columns)
+            if where:
+                sql += f" WHERE {where}"
+                params += where_params
+        return sql, params
+
+    def update_objects(self, updates: Mapping[str, Any] | None = None, query: Any = None,
+                       connection: Connection | None = None) -> dict[str, int]:
+        """Update the records matching *query*; returns ``{'rowcount': n}``.
+
+        Raises
+        ------
+        QueryError
+            If *updates* or *query* is malformed (before any SQL runs).
+        UpdateError
+            If SQLite refuses the update.
+        """
+        sql, params = self.compile_update(updates, query)
+        try:
+            cursor = raw_connection(connection).execute(sql, params)
+        except sqlite3.Error as exc:
+            raise UpdateError(f"cannot update {self.table}: {exc}") from exc
+        return {"rowcount": cursor.rowcount}

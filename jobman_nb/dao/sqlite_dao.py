@@ -1,0 +1,388 @@
+"""``SqliteDAO``: records of several entity types in one SQLite file.
+
+Mirrors ``jobman.dao.sqlite_dao.SqliteDAO`` on sqlite-utils, with every write
+in one transaction, a busy timeout so concurrent writers wait, WAL for files
+it creates, and an optional read-only mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import sqlite_utils
+
+from ..errors import InsertError, IntegrityError, QueryError, ReadOnlyError, UpdateError
+from . import _query
+from . import orm as _orm_module
+from .orm import ORM, Record
+from .utils import generate_key as _generate_key
+from .utils import generate_timestamp_fields
+
+__all__ = ["SqliteDAO", "parse_db_uri"]
+
+Query = _query.Query
+
+
+def parse_db_uri(db_uri: str | os.PathLike[str]) -> str | None:
+    """Return the file path a jobman ``db_uri`` names, or None for an in-memory database.
+
+    Accepted forms: ``':memory:'``, ``'sqlite://'`` (memory),
+    ``'sqlite:///relative/path'``, ``'sqlite:////absolute/path'`` and a plain path.
+    """
+    uri = os.fspath(db_uri)
+    if uri in (":memory:", "sqlite://", "sqlite:///:memory:"):
+        return None
+    if uri.startswith("sqlite:///"):
+        uri = uri[len("sqlite:///"):]
+    elif uri.startswith("sqlite://"):
+        raise ValueError(f"unsupported db_uri {db_uri!r}: use 'sqlite:///relative/path', "
+                         "'sqlite:////absolute/path', 'sqlite://' or a plain path")
+    if not uri:
+        raise ValueError(f"db_uri {db_uri!r} names no file")
+    return uri
+
+
+class SqliteDAO:
+    """Data access object for records stored in SQLite.
+
+    Parameters
+    ----------
+    db_uri : str or path-like
+        ``':memory:'``, ``'sqlite://'``, ``'sqlite:///relative/path'``,
+        ``'sqlite:////absolute/path'`` or a plain path.
+    orm_specs : list of dict, optional
+        ``[{'name': ent_type, 'fields': {...}}, ...]``: the entity types.
+    table_prefix : str, optional
+        Prefix of every table name.
+    initialize : bool
+        Create missing tables and indexes now (``False`` creates nothing).
+    logger : logging.Logger, optional
+    include_kvp_orm : bool
+        Add the ``kvp`` entity type (key/value pairs).
+    debug : bool, optional
+        Log every SQL statement at DEBUG level.
+    sqlite, orm : module
+        The ``sqlite3`` and ORM modules to use (jobman's injection points).
+    read_only : bool
+        Open the file with SQLite's read-only mode: nothing is created or
+        changed, and every write method raises :class:`~jobman_nb.errors.ReadOnlyError`.
+
+    Attributes
+    ----------
+    orms : dict
+        ``{ent_type: ORM}``.
+    """
+
+    InsertError = InsertError
+    IntegrityError = IntegrityError
+    UpdateError = UpdateError
+
+    #: Seconds a write waits for another process's lock before failing.
+    lock_timeout: float = 30.0
+
+    def __init__(self, db_uri: str | os.PathLike[str] = ":memory:", orm_specs: Sequence[Mapping[str, Any]] | None = None,
+                 table_prefix: str | None = None, initialize: bool = True, logger: logging.Logger | None = None,
+                 include_kvp_orm: bool = True, debug: bool | None = None, sqlite: ModuleType = sqlite3,
+                 orm: ModuleType = _orm_module, *, read_only: bool = False) -> None:
+        self.logger = logger or logging.getLogger(__name__)
+        self.db_uri = db_uri
+        self.path = parse_db_uri(db_uri)
+        self.debug = debug
+        self.sqlite = sqlite
+        self.orm = orm
+        self.table_prefix = table_prefix
+        self.read_only = read_only
+        if read_only and self.path is None:
+            raise ValueError("read_only=True needs a database file, not an in-memory database")
+        self.orms: dict[str, ORM] = self._generate_orms(orm_specs, table_prefix, include_kvp_orm)
+        self._connection: sqlite3.Connection | None = None
+        self._db: sqlite_utils.Database | None = None
+        if initialize and not read_only:
+            self.initialize()
+
+    def _generate_orms(self, orm_specs: Sequence[Mapping[str, Any]] | None, table_prefix: str | None,
+                       include_kvp_orm: bool) -> dict[str, ORM]:
+        specs = list(orm_specs or [])
+        if include_kvp_orm:
+            specs.append({"name": "kvp", "fields": self._generate_kvp_fields()})
+        orms: dict[str, ORM] = {}
+        for spec in specs:
+            kwargs = {"logger": self.logger, "table_prefix": table_prefix, **spec}
+            orm = self.orm.ORM(**kwargs)
+            orms[orm.name] = orm
+        return orms
+
+    @staticmethod
+    def _generate_kvp_fields() -> dict[str, Any]:
+        return {"key": {"type": "TEXT", "primary_key": True}, "value": {"type": "JSON"},
+                **generate_timestamp_fields()}
+
+    def __repr__(self) -> str:
+        where = self.path or ":memory:"
+        mode = ", read-only" if self.read_only else ""
+        return f"<{type(self).__name__} {where}{mode}: {', '.join(o.table for o in self.orms.values())}>"
+
+    # -- connection -----------------------------------------------------------------------
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The ``sqlite3.Connection`` in use (created on first use)."""
+        if self._connection is None:
+            self._connection = self.create_connection()
+        return self._connection
+
+    @property
+    def db(self) -> sqlite_utils.Database:
+        """The ``sqlite_utils.Database`` over :attr:`connection`."""
+        if self._db is None:
+            self._db = sqlite_utils.Database(self.connection, recursive_triggers=False, execute_plugins=False)
+        return self._db
+
+    def create_connection(self) -> sqlite3.Connection:
+        """Open a new connection: autocommit mode (transactions are explicit), rows as ``sqlite3.Row``."""
+        if self.path is None:
+            target, uri = ":memory:", False
+        elif self.read_only:
+            path = Path(self.path).resolve()
+            if not path.is_file():
+                raise FileNotFoundError(f"no database file at {path}")
+            target, uri = f"{path.as_uri()}?mode=ro", True
+        else:
+            target, uri = self.path, False
+        connection = self.sqlite.connect(target, timeout=self.lock_timeout, isolation_level=None, uri=uri)
+        connection.row_factory = self.sqlite.Row
+        if self.debug:
+            connection.set_trace_callback(self.logger.debug)
+        return connection
+
+    def close(self) -> None:
+        """Close the connection (a new one opens on next use)."""
+        if self._connection is not None:
+            self._connection.close()
+        self._connection = None
+        self._db = None
+
+    def __enter__(self) -> SqliteDAO:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run a block of writes as one transaction (``BEGIN IMMEDIATE``).
+
+        DAO writes inside the block join it; an exception rolls all of them
+        back. Blocks nest (inner ones become savepoints).
+        """
+        self._check_writable()
+        conn = self.connection
+        if conn.in_transaction:
+            name = f"jobman_nb_{id(conn)}_{os.urandom(4).hex()}"
+            conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+                raise
+            conn.execute(f"RELEASE SAVEPOINT {name}")
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise ReadOnlyError(f"the database {self.path} was opened read-only; nothing was written "
+                                "(open it with read_only=False to write)")
+
+    # -- schema ---------------------------------------------------------------------------
+    def initialize(self) -> None:
+        """Create the tables and indexes (idempotent)."""
+        self.ensure_tables()
+
+    def _index_fields(self, orm: ORM) -> list[str]:
+        return [f for f in ("status", "created", "modified") if f in orm.fields]
+
+    def ensure_tables(self) -> None:
+        """Create missing tables, columns and indexes, in one transaction.
+
+        A database file that holds no tables yet is switched to WAL, so
+        notebooks can read while workers write.
+        """
+        self._check_writable()
+        if self.path is not None and not self.db.table_names() and self.db.journal_mode != "wal":
+            with contextlib.suppress(sqlite3.OperationalError):  # another process got there first
+                self.connection.execute("PRAGMA journal_mode=WAL")
+        with self.transaction():
+            for orm in self.orms.values():
+                orm.create_table(connection=self.connection)
+                table = self.db.table(orm.table)
+                for name in self._index_fields(orm):
+                    table.create_index([name], index_name=f"idx_{orm.table}_{name}", if_not_exists=True)
+
+    # -- entities -------------------------------------------------------------------------
+    def _get_orm(self, ent_type: Any) -> ORM:
+        try:
+            return self.orms[ent_type]
+        except (KeyError, TypeError):
+            raise QueryError(f"unknown ent_type {ent_type!r}; this DAO has {', '.join(map(repr, self.orms))}") from None
+
+    def generate_key(self) -> str:
+        """Return a new record key (a uuid4 string)."""
+        return _generate_key()
+
+    def create_ent(self, ent_type: str | None = None, ent: Mapping[str, Any] | None = None) -> Record:
+        """Save one new record and return it."""
+        return self.save_ents(ent_type=ent_type, ents=[ent if ent is not None else {}])[0]
+
+    def save_ents(self, ent_type: str | None = None, ents: Sequence[Mapping[str, Any]] | None = None,
+                  replace: bool = True) -> list[Record]:
+        """Save records in one transaction: all of them or none.
+
+        Parameters
+        ----------
+        ent_type : str
+        ents : list of dict
+        replace : bool
+            Overwrite records whose key exists; if False a key clash raises.
+
+        Returns
+        -------
+        list of dict
+            The saved records, with key, created and modified filled in.
+
+        Raises
+        ------
+        IntegrityError
+            On a key clash with ``replace=False``.
+        InsertError
+            If a value cannot be stored (e.g. not JSON-serializable).
+        """
+        orm = self._get_orm(ent_type)
+        self._check_writable()
+        names, rows, records = orm.prepare_records(ents or [])
+        if rows:
+            with self.transaction() as conn:
+                orm._execute_many(names, rows, replace, conn)
+        return records
+
+    def get_ent(self, ent_type: str | None = None, key: Any = None) -> Record | None:
+        """Return the record with *key*, or None."""
+        orm = self._get_orm(ent_type)
+        found = orm.query_objects({"filters": [{"field": orm.primary_key or "key", "op": "=", "arg": key}],
+                                   "limit": 1}, connection=self.connection)
+        return found[0] if found else None
+
+    def query_ents(self, ent_type: str | None = None, query: Query | None = None) -> list[Record]:
+        """Return the records matching a query dict (see ``docs/query-language.md``).
+
+        Raises
+        ------
+        QueryError
+            If the query is malformed (nothing runs).
+        """
+        return self._get_orm(ent_type).query_objects(query, connection=self.connection)
+
+    def iter_ents(self, ent_type: str | None = None, query: Query | None = None, *,
+                  chunksize: int = 50_000) -> Iterator[list[Record]]:
+        """Yield the records matching *query* in lists of at most *chunksize*."""
+        if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
+            raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
+        return self._get_orm(ent_type).iter_objects(query, connection=self.connection, chunksize=chunksize)
+
+    def count_ents(self, ent_type: str | None = None, query: Query | None = None) -> int:
+        """Count the records matching *query*."""
+        return self._get_orm(ent_type).count_objects(query, connection=self.connection)
+
+    def validate_query(self, ent_type: str | None = None, query: Query | None = None) -> Query:
+        """Check a query dict against *ent_type*'s schema without running it.
+
+        Returns
+        -------
+        dict
+            The query (``{}`` for None).
+
+        Raises
+        ------
+        QueryError
+        """
+        orm = self._get_orm(ent_type)
+        return _query.validate_query(query, orm.columns, orm.table)
+
+    def update_ents(self, ent_type: str | None = None, updates: Mapping[str, Any] | None = None,
+                    query: Query | None = None) -> dict[str, int]:
+        """Update the records matching *query* in one transaction.
+
+        ``modified`` is set unless *updates* sets it. Returns ``{'rowcount': n}``.
+
+        Raises
+        ------
+        QueryError
+            If *updates* or *query* is malformed (nothing is written).
+        """
+        orm = self._get_orm(ent_type)
+        self._check_writable()
+        sql, params = orm.compile_update(updates, query)
+        with self.transaction() as conn:
+            try:
+                cursor = conn.execute(sql, params)
+            except sqlite3.Error as exc:
+                raise UpdateError(f"cannot update {orm.table}: {exc}") from exc
+        return {"rowcount": cursor.rowcount}
+
+    # -- key/value pairs ------------------------------------------------------------------
+    def create_kvp(self, kvp: Mapping[str, Any] | None = None) -> Record:
+        """Save one key/value pair ``{'key': ..., 'value': ...}``."""
+        return self.create_ent(ent_type="kvp", ent=kvp)
+
+    def save_kvps(self, kvps: Sequence[Mapping[str, Any]] | None = None, replace: bool = True) -> list[Record]:
+        """Save key/value pairs in one transaction."""
+        return self.save_ents(ent_type="kvp", ents=kvps, replace=replace)
+
+    def get_kvp(self, key: str | None = None) -> Record | None:
+        """Return the kvp record with *key*, or None."""
+        return self.get_ent(ent_type="kvp", key=key)
+
+    def query_kvps(self, query: Query | None = None) -> list[Record]:
+        """Return the kvp records matching a query dict."""
+        return self.query_ents(ent_type="kvp", query=query)
+
+    def update_kvp(self, key: str | None = None, new_value: Any = None, where_prev_value: Any = ...) -> None:
+        """Set a kvp's value; with *where_prev_value*, only if it currently holds that value.
+
+        A compare-and-swap: exactly one row must change.
+
+        Raises
+        ------
+        UpdateError
+            If no kvp has *key*, or its value is not *where_prev_value*.
+        """
+        filters: list[dict[str, Any]] = [{"field": "key", "op": "=", "arg": key}]
+        if where_prev_value is not ...:
+            filters.append({"field": "value", "op": "=", "arg": where_prev_value})
+        result = self.update_ents(ent_type="kvp", updates={"value": new_value}, query={"filters": filters})
+        if result["rowcount"] != 1:
+            expected = "" if where_prev_value is ... else f" with value {where_prev_value!r}"
+            raise UpdateError(f"update_kvp: no kvp {key!r}{expected} (changed {result['rowcount']} rows)")
+
+    def flush(self) -> None:
+        """Close the connection and delete the database file (and its WAL files)."""
+        self._check_writable()
+        self.close()
+        if self.path is not None:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(self.path + suffix)

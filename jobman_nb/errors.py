@@ -1,0 +1,55 @@
+"""Exceptions raised by jobman_nb.
+
+Every error derives from :class:`JobmanError` and also from the builtin it
+refines, so ``except ValueError`` keeps working for callers that do not know
+about jobman_nb (``QueryError`` is a ``ValueError``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "JobmanError",
+    "QueryError",
+    "SchemaError",
+    "InsertError",
+    "IntegrityError",
+    "UpdateError",
+    "ReadOnlyError",
+    "CorruptRecordError",
+]
+
+
+class JobmanError(Exception):
+    """Base class of every error raised by jobman_nb."""
+
+
+class QueryError(JobmanError, ValueError):
+    """A query dict (or an ``updates`` dict) is malformed.
+
+    Raised before any SQL runs; the message names the offending part and what
+    would have been accepted.
+    """
+
+
+class SchemaError(JobmanError, ValueError):
+    """A schema definition (table prefix, field name or type) is invalid."""
+
+
+class InsertError(JobmanError, RuntimeError):
+    """Records could not be saved; nothing of the batch was written."""
+
+
+class IntegrityError(InsertError):
+    """A save violated a constraint, e.g. a duplicate key with ``replace=False``."""
+
+
+class UpdateError(JobmanError, RuntimeError):
+    """An update failed, or a compare-and-swap found an unexpected value."""
+
+
+class ReadOnlyError(JobmanError, PermissionError):
+    """A write was attempted on a database opened read-only."""
+
+
+class CorruptRecordError(JobmanError, ValueError):
+    """A stored value cannot be decoded (e.g. invalid JSON text in a JSON column)."""
