@@ -243,7 +243,7 @@ def _compile_filter(item: Mapping[str, Any], columns: Columns, where: str) -> tu
             return _null_test(ref, is_not), params
         v = value(arg)
         sql = f"{lhs} IS NOT ?" if is_not else f"{lhs} IS ?"
-        return sql, params + [v]
+        return sql, [*params, v]
     if op == "IN":
         if isinstance(arg, (str, bytes)) or not isinstance(arg, (list, tuple, set, frozenset)):
             raise _fail(awhere, f"op 'IN' takes a list or tuple of values, got {type(arg).__name__} {arg!r}")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UpdateError
 from . import _query
 from .orm import Record
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["JobsDaoMixin", "JOB_STATUSES", "STATUSES"]
 
@@ -123,6 +126,15 @@ class JobsDaoMixin:
         order = {rowid: i for i, rowid in enumerate(rowids)}
         rows.sort(key=lambda r: order[r[0]])
         return orm.decode_rows([r[1:] for r in rows], read)
+
+    def query_jobs_df(self, query: Query | None = None, *, expand_json: bool = True) -> pd.DataFrame:
+        """Return the jobs matching *query* as a DataFrame, JSON fields expanded to dotted columns."""
+        return self.query_ents_df("job", query, expand_json=expand_json)
+
+    def iter_jobs_df(self, query: Query | None = None, *, chunksize: int = 50_000, expand_json: bool = True,
+                     progress: bool | None = None) -> Iterator[pd.DataFrame]:
+        """Yield the jobs matching *query* as DataFrames of at most *chunksize* rows."""
+        return self.iter_ents_df("job", query, chunksize=chunksize, expand_json=expand_json, progress=progress)
 
     def get_job(self, key: str | None = None) -> Record | None:
         """Return the job with *key*, or None if there is none."""

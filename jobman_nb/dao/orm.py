@@ -195,7 +195,7 @@ class ORM:
     def _diagnose(self, names: list[str], rows: Iterable[Sequence[Any]]) -> str | None:
         """Name the first value that SQLite cannot store, for a useful error message."""
         for i, row in enumerate(rows):
-            for name, value in zip(names, row):
+            for name, value in zip(names, row, strict=False):
                 problem = None
                 if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _INT64_MAX:
                     problem = "integer does not fit SQLite's 64-bit integers"
@@ -232,7 +232,8 @@ class ORM:
             # One timestamp for the whole batch: the rows are written together.
             if default is generate_timestamp:
                 default = partial(float, now)
-            plan.append((name, default, auto, self.columns[name] == "JSON", self.columns[name] in ("FLOAT", "REAL")))
+            sql_type = self.columns[name]
+            plan.append((name, default, auto, sql_type == "JSON", sql_type in ("FLOAT", "REAL")))
         dumps = self._dumps
         rows: list[tuple] = []
         records: list[Record] = []
@@ -252,7 +253,8 @@ class ORM:
                     try:
                         value = dumps(value)
                     except (TypeError, ValueError, RecursionError) as exc:
-                        raise InsertError(f"cannot save to {self.table}: record {i} (key {rec.get(self.primary_key)!r}), "
+                        key = rec.get(self.primary_key)
+                        raise InsertError(f"cannot save to {self.table}: record {i} (key {key!r}), "
                                           f"field {name!r} cannot be stored as JSON: {exc}") from None
                 elif is_float and value.__class__ is float and value != value:
                     raise InsertError(f"cannot save to {self.table}: record {i}, field {name!r} is NaN, "
@@ -295,7 +297,7 @@ class ORM:
         loads = self.json.loads
         out = []
         for row in rows:
-            rec = dict(zip(names, row))
+            rec = dict(zip(names, row, strict=True))
             for name in json_names:
                 value = rec[name]
                 if value is not None:

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
@@ -24,6 +24,9 @@ from . import orm as _orm_module
 from .orm import ORM, Record
 from .utils import generate_key as _generate_key
 from .utils import generate_timestamp_fields
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SqliteDAO", "parse_db_uri"]
 
@@ -87,8 +90,9 @@ class SqliteDAO:
     #: Seconds a write waits for another process's lock before failing.
     lock_timeout: float = 30.0
 
-    def __init__(self, db_uri: str | os.PathLike[str] = ":memory:", orm_specs: Sequence[Mapping[str, Any]] | None = None,
-                 table_prefix: str | None = None, initialize: bool = True, logger: logging.Logger | None = None,
+    def __init__(self, db_uri: str | os.PathLike[str] = ":memory:",
+                 orm_specs: Sequence[Mapping[str, Any]] | None = None, table_prefix: str | None = None,
+                 initialize: bool = True, logger: logging.Logger | None = None,
                  include_kvp_orm: bool = True, debug: bool | None = None, sqlite: ModuleType = sqlite3,
                  orm: ModuleType = _orm_module, *, read_only: bool = False) -> None:
         self.logger = logger or logging.getLogger(__name__)
@@ -233,6 +237,41 @@ class SqliteDAO:
                 for name in self._index_fields(orm):
                     table.create_index([name], index_name=f"idx_{orm.table}_{name}", if_not_exists=True)
 
+    def create_index(self, ent_type: str | None = None, fields: Sequence[str] | str = ()) -> str:
+        """Create (if missing) an index on fields or JSON paths of *ent_type*'s table.
+
+        A JSON path such as ``'job_spec.cfg.code'`` gets an expression index
+        that filters and order_by on the same path use.
+
+        Parameters
+        ----------
+        ent_type : str
+        fields : str or list of str
+            Fields or dotted JSON paths (paths of letters, digits, '_' and '-').
+
+        Returns
+        -------
+        str
+            The index name.
+        """
+        self._check_writable()
+        orm = self._get_orm(ent_type)
+        names = [fields] if isinstance(fields, str) else list(fields)
+        if not names:
+            raise QueryError("create_index: give at least one field")
+        exprs = []
+        for name in names:
+            ref = _query.field_sql(name, orm.columns, "create_index")
+            if ref.params:
+                raise QueryError(f"create_index: {name!r} has keys that cannot be indexed; "
+                                 "use keys of letters, digits, '_' and '-'")
+            exprs.append(ref.sql)
+        index = f"idx_{orm.table}_" + "_".join(n.replace(".", "__").replace("-", "_") for n in names)
+        with self.transaction() as conn:
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {_query.quote_identifier(index)} "
+                         f"ON {_query.quote_identifier(orm.table)} ({', '.join(exprs)})")
+        return index
+
     # -- entities -------------------------------------------------------------------------
     def _get_orm(self, ent_type: Any) -> ORM:
         try:
@@ -342,6 +381,26 @@ class SqliteDAO:
             except sqlite3.Error as exc:
                 raise UpdateError(f"cannot update {orm.table}: {exc}") from exc
         return {"rowcount": cursor.rowcount}
+
+    # -- DataFrames (jobman_nb.frames; pandas is imported on first use) ---------------------
+    def query_ents_df(self, ent_type: str | None = None, query: Query | None = None, *,
+                      expand_json: bool = True) -> pd.DataFrame:
+        """Return the records matching *query* as a DataFrame (see :func:`jobman_nb.frames.query_ents_df`)."""
+        from .. import frames
+
+        return frames.query_ents_df(self, ent_type, query, expand_json=expand_json)
+
+    def iter_ents_df(self, ent_type: str | None = None, query: Query | None = None, *, chunksize: int = 50_000,
+                     expand_json: bool = True, progress: bool | None = None) -> Iterator[pd.DataFrame]:
+        """Yield the matching records as DataFrames of at most *chunksize* rows."""
+        from .. import frames
+
+        return frames.iter_ents_df(self, ent_type, query, chunksize=chunksize, expand_json=expand_json,
+                                   progress=progress)
+
+    def query_kvps_df(self, query: Query | None = None) -> pd.DataFrame:
+        """Return the kvps matching *query* as a DataFrame (``value`` holds the parsed values)."""
+        return self.query_ents_df("kvp", query, expand_json=False)
 
     # -- key/value pairs ------------------------------------------------------------------
     def create_kvp(self, kvp: Mapping[str, Any] | None = None) -> Record:

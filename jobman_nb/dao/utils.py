@@ -72,7 +72,8 @@ class SchemaMeta(type):
         cls = super().__new__(mcs, name, bases, dict(namespace))
         cls._own_field_infos = own
         if own:
-            lines = [f"    {k} : {v['type']}" + (f"\n        {v['doc']}" if v.get("doc") else "") for k, v in own.items()]
+            lines = [f"    {k} : {v['type']}" + (f"\n        {v['doc']}" if v.get("doc") else "")
+                     for k, v in own.items()]
             doc = namespace.get("__doc__") or ""
             cls.__doc__ = (doc.rstrip() + "\n\n" if doc else "") + "Fields\n------\n" + "\n".join(lines)
         return cls
