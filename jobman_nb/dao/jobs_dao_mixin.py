@@ -54,7 +54,8 @@ class JobsDaoMixin:
         """
         return self.create_ent(ent_type="job", ent=job)
 
-    def save_jobs(self, jobs: Sequence[Mapping[str, Any]] | None = None, replace: bool = True) -> list[Record]:
+    def save_jobs(self, jobs: Sequence[Mapping[str, Any]] | None = None, replace: bool = True, *,
+                  auto_update: bool = True) -> list[Record]:
         """Save jobs in one transaction (all or none).
 
         Parameters
@@ -63,13 +64,15 @@ class JobsDaoMixin:
         replace : bool
             If True overwrite existing records; if False a key collision raises
             ``IntegrityError`` and nothing is saved.
+        auto_update : bool
+            If False keep the jobs' own ``modified`` (to import a history).
 
         Returns
         -------
         list of dict
             The saved jobs.
         """
-        return self.save_ents(ent_type="job", ents=jobs, replace=replace)
+        return self.save_ents(ent_type="job", ents=jobs, replace=replace, auto_update=auto_update)
 
     def query_jobs(self, query: Query | None = None) -> list[Record]:
         """Return the jobs matching a query dict (see ``docs/query-language.md``)."""

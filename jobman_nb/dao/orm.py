@@ -210,8 +210,13 @@ class ORM:
                     return f"record {i}, field {name!r}: {problem}: {value!r:.80}"
         return None
 
-    def prepare_records(self, objs: Iterable[Mapping[str, Any]]) -> tuple[list[str], list[tuple], list[Record]]:
+    def prepare_records(self, objs: Iterable[Mapping[str, Any]], *,
+                        auto_update: bool = True) -> tuple[list[str], list[tuple], list[Record]]:
         """Apply defaults and auto-updates and serialize JSON fields.
+
+        With ``auto_update=False``, auto-update fields (``modified``) keep the
+        value the record holds and are only filled in when missing (for
+        importing histories).
 
         Returns
         -------
@@ -232,6 +237,8 @@ class ORM:
             # One timestamp for the whole batch: the rows are written together.
             if default is generate_timestamp:
                 default = partial(float, now)
+            if auto is not None and not auto_update:
+                default, auto = (partial(float, now) if auto is generate_timestamp else auto), None
             sql_type = self.columns[name]
             plan.append((name, default, auto, sql_type == "JSON", sql_type in ("FLOAT", "REAL")))
         dumps = self._dumps
@@ -265,7 +272,7 @@ class ORM:
         return names, rows, records
 
     def save_objects(self, objs: Iterable[Mapping[str, Any]], connection: Connection | None = None,
-                     replace: bool = True) -> list[Record]:
+                     replace: bool = True, *, auto_update: bool = True) -> list[Record]:
         """Save many records with one bulk statement (the caller owns the transaction).
 
         Returns
@@ -274,7 +281,7 @@ class ORM:
             The saved records: the input with defaults (key, created) and
             auto-updates (modified) filled in.
         """
-        names, rows, records = self.prepare_records(objs)
+        names, rows, records = self.prepare_records(objs, auto_update=auto_update)
         if rows:
             self._execute_many(names, rows, replace, raw_connection(connection))
         return records

@@ -288,7 +288,7 @@ class SqliteDAO:
         return self.save_ents(ent_type=ent_type, ents=[ent if ent is not None else {}])[0]
 
     def save_ents(self, ent_type: str | None = None, ents: Sequence[Mapping[str, Any]] | None = None,
-                  replace: bool = True) -> list[Record]:
+                  replace: bool = True, *, auto_update: bool = True) -> list[Record]:
         """Save records in one transaction: all of them or none.
 
         Parameters
@@ -297,6 +297,9 @@ class SqliteDAO:
         ents : list of dict
         replace : bool
             Overwrite records whose key exists; if False a key clash raises.
+        auto_update : bool
+            Set ``modified`` to now (the default). False keeps the records'
+            own ``modified`` (filled in only where missing), e.g. to import a history.
 
         Returns
         -------
@@ -312,7 +315,7 @@ class SqliteDAO:
         """
         orm = self._get_orm(ent_type)
         self._check_writable()
-        names, rows, records = orm.prepare_records(ents or [])
+        names, rows, records = orm.prepare_records(ents or [], auto_update=auto_update)
         if rows:
             with self.transaction() as conn:
                 orm._execute_many(names, rows, replace, conn)
