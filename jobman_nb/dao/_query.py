@@ -101,6 +101,31 @@ def json_path(segments: Sequence[str]) -> str:
     return "$" + "".join(f'."{s}"' for s in segments)
 
 
+def json_path_variants(segments: Sequence[str]) -> tuple[str, ...]:
+    """The JSON paths that can name *segments* in stored text.
+
+    ``json.dumps`` escapes non-ASCII keys (``"\\u00e7"``) and SQLite before
+    3.45 matches path labels against the escaped text, so a non-ASCII key is
+    looked up both as written and escaped.
+    """
+    plain = json_path(segments)
+    if all(s.isascii() for s in segments):
+        return (plain,)
+    return plain, json_path([json.dumps(s)[1:-1] for s in segments])
+
+
+def path_sql(column: str, segments: Sequence[str], operator: str = "json_extract") -> tuple[str, tuple[str, ...]]:
+    """SQL (and parameters) reading *segments* of JSON *column* with json_extract or '->'."""
+    col = quote_identifier(column)
+    variants = json_path_variants(segments)
+    if operator == "->":
+        parts = [f"{col} -> ?" for _ in variants]
+    else:
+        parts = [f"json_extract({col}, ?)" for _ in variants]
+    sql = parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
+    return sql, variants
+
+
 def field_sql(name: Any, columns: Columns, where: str = "field") -> FieldRef:
     """Resolve a field name or dotted JSON path against *columns*.
 
@@ -147,11 +172,10 @@ def field_sql(name: Any, columns: Columns, where: str = "field") -> FieldRef:
         if not _PATH_SEGMENT.match(seg):
             raise _fail(where, f"{name!r}: bad key {seg!r} in JSON path (keys are non-empty and "
                         "contain no '.', '\"' or control characters)")
-    path = json_path(segments)
-    col = quote_identifier(head)
     if all(_LITERAL_SEGMENT.match(s) for s in segments):
-        return FieldRef(name, head, segments, True, f"json_extract({col}, '{path}')")
-    return FieldRef(name, head, segments, True, f"json_extract({col}, ?)", (path,))
+        return FieldRef(name, head, segments, True, f"json_extract({quote_identifier(head)}, '{json_path(segments)}')")
+    sql, params = path_sql(head, segments)
+    return FieldRef(name, head, segments, True, sql, params)
 
 
 def _check_scalar(value: Any, where: str, *, allow_none: bool = True) -> Any:
@@ -431,8 +455,9 @@ def compile_select(query: Any, table: str, columns: Columns,
             raise _fail(f"fields[{i}]", f"{ref.name!r} is listed twice")
         if ref.path:
             # '->' returns JSON text (strings quoted), decoded like a JSON column.
-            exprs.append(f"{quote_identifier(ref.column)} -> ?")
-            select_params.append(json_path(ref.path))
+            sql, path_params = path_sql(ref.column, ref.path, "->")
+            exprs.append(sql)
+            select_params += path_params
             json_names.append(ref.name)
         else:
             missing = present is not None and ref.column not in present
