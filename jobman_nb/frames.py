@@ -1,0 +1,610 @@
+"""Query results as pandas DataFrames, JSON fields expanded to dotted columns.
+
+The frame of a query has one row per record, in query order, and these columns:
+
+- every selected field (``key`` first), in schema (or projection) order;
+- a JSON field holding objects is expanded, recursively, into dotted columns
+  (``job_spec.dir``, ``job_spec.resources.cpus``, ...) placed after it; keys
+  missing from a row give missing values. The JSON field's own column stays
+  and holds the values that are not objects (lists stay Python lists,
+  scalars stay scalars); it is missing where the row held an object. The same
+  rule applies at every depth: a key that holds an object in some rows and a
+  scalar in others gives both ``a.b`` (the scalars) and ``a.b.<key>`` columns.
+  An empty object adds no column.
+
+Dtypes are chosen, not inferred by pandas, so they are the same under pandas
+2 and 3:
+
+========================  ==============================================
+field / JSON value        dtype
+========================  ==============================================
+``created``, ``modified`` ``datetime64[ns, UTC]``
+``status``                ``category`` over :data:`~jobman_nb.STATUSES`,
+                          then any other value present (sorted)
+TEXT, JSON strings        ``string[pyarrow]`` (missing: ``pd.NA``)
+INTEGER, JSON integers    ``Int64`` (nullable)
+FLOAT, JSON numbers       ``float64`` (missing: NaN)
+JSON booleans             ``boolean`` (nullable)
+anything else             ``object`` holding the Python values (lists,
+                          mixed types, values that do not fit the
+                          declared type, integers beyond 64 bits)
+========================  ==============================================
+
+``string[pyarrow]`` is deliberate: pandas 3's default ``str`` dtype marks
+missing values with NaN and pandas 2 defaults to ``object``; the pyarrow-backed
+``StringDtype`` exists in both, uses ``pd.NA`` like the ``Int64`` and
+``boolean`` columns, and takes a quarter of the memory of Python strings.
+
+Name clashes never overwrite data: if two different values would get the
+same column name (a JSON key containing a dot, such as ``{"a.b": 1, "a":
+{"b": 2}}``, or a projected JSON path beside the expansion of its field that
+reaches a different value), :class:`ColumnClashError` is raised, naming both.
+Two routes to the *same* JSON path (``fields=['job_spec',
+'job_spec.cfg.code']``) hold the same values and give one column.
+
+JSON text is parsed chunk by chunk with pyarrow's JSON reader; columns whose
+rows disagree on types (or hold values pyarrow would change, such as
+ISO-8601 strings it reads as timestamps) are parsed with :func:`json.loads`
+instead, giving the same frame.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
+
+from .dao import _query
+from .dao.jobs_dao_mixin import STATUSES
+from .dao.orm import raw_connection
+from .dao.utils import generate_timestamp
+from .errors import CorruptRecordError, JobmanError
+
+if TYPE_CHECKING:
+    from .dao.sqlite_dao import SqliteDAO
+
+__all__ = ["ColumnClashError", "STRING_DTYPE", "query_ents_df", "iter_ents_df", "to_frame"]
+
+#: The dtype of text columns (identical under pandas 2 and 3).
+STRING_DTYPE = pd.StringDtype("pyarrow")
+#: Rows fetched and converted at a time by :func:`query_ents_df` (bounds peak memory).
+READ_CHUNK = 65_536
+#: ``progress=None`` shows a bar when interactive and at least this many rows are read.
+PROGRESS_MIN_ROWS = 500_000
+
+_TIME_FIELDS = ("created", "modified")
+_INT64 = (-(2**63), 2**63 - 1)
+_ARROW_PANDAS = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(),
+                 pa.string(): STRING_DTYPE, pa.large_string(): STRING_DTYPE}
+_NONE = type(None)
+Path = tuple[str, ...]
+
+
+class ColumnClashError(JobmanError, ValueError):
+    """Two different values would get the same DataFrame column name."""
+
+
+# -- column kinds ---------------------------------------------------------------------------
+def _kinds(fields: Any) -> dict[str, str]:
+    """Map field name -> kind ('TEXT', 'INTEGER', 'FLOAT', 'TIME', 'STATUS', 'JSON', 'NUMERIC', 'BLOB')."""
+    if isinstance(fields, type):
+        fields = fields.get_field_infos()
+    if not isinstance(fields, Mapping) or not fields:
+        raise TypeError(f"fields must be a non-empty dict {{name: field info or type}}, got {fields!r}")
+    kinds = {}
+    for name, info in fields.items():
+        sql_type = info if isinstance(info, str) else (info.get("type") if isinstance(info, Mapping) else None)
+        if not isinstance(sql_type, str):
+            raise TypeError(f"field {name!r}: expected a field info dict with a 'type' or a type name, got {info!r}")
+        sql_type = sql_type.upper()
+        timestamp = isinstance(info, Mapping) and generate_timestamp in (info.get("default"), info.get("auto_update"))
+        if sql_type in ("FLOAT", "REAL", "NUMERIC", "INTEGER") and (name in _TIME_FIELDS or timestamp):
+            kind = "TIME"
+        elif sql_type == "TEXT" and name == "status":
+            kind = "STATUS"
+        elif sql_type == "REAL":
+            kind = "FLOAT"
+        else:
+            kind = sql_type
+        kinds[name] = kind
+    return kinds
+
+
+def _kind_of(name: str, kinds: Mapping[str, str]) -> str:
+    if name in kinds:
+        return kinds[name]
+    head = name.partition(".")[0]
+    if kinds.get(head) == "JSON":
+        return "JSON"  # a projected path into a JSON field
+    raise ValueError(f"unknown field {name!r}; fields are {', '.join(kinds)}, or dotted paths into "
+                     f"JSON fields ({', '.join(n for n, k in kinds.items() if k == 'JSON') or 'none'})")
+
+
+# -- Series from Python values ------------------------------------------------------------
+def _object_series(values: Sequence[Any]) -> pd.Series:
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):  # element by element: numpy would broadcast lists into 2-D
+        out[i] = v
+    return pd.Series(out, dtype=object, copy=False)
+
+
+def _infer_series(values: Sequence[Any]) -> pd.Series:
+    """A Series of Python values with the dtype the module docstring promises."""
+    types = set(map(type, values)) - {_NONE}
+    try:
+        if not types:
+            return _object_series(values)
+        if types == {str}:
+            return pd.Series(pa.array(values, pa.string()).to_pandas(types_mapper=_ARROW_PANDAS.get))
+        if types == {bool}:
+            return pd.Series(pd.array(values, dtype="boolean"))
+        if types == {int}:
+            if all(_INT64[0] <= v <= _INT64[1] for v in values if v is not None):
+                return pd.Series(pd.array(values, dtype="Int64"))
+        elif types <= {int, float}:
+            return pd.Series(np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64))
+    except OverflowError:  # an integer beyond float range
+        pass
+    return _object_series(values)
+
+
+def _column_series(kind: str, values: Sequence[Any]) -> pd.Series:
+    """A non-JSON column of a declared kind; values that do not fit keep their Python values."""
+    try:
+        if kind in ("TEXT", "STATUS"):
+            return pd.Series(pa.array(values, pa.string()).to_pandas(types_mapper=_ARROW_PANDAS.get))
+        if kind == "INTEGER":
+            if not any(v.__class__ is float for v in values):
+                return pd.Series(pa.array(values, pa.int64()).to_pandas(types_mapper=_ARROW_PANDAS.get))
+        elif kind == "FLOAT":
+            return pd.Series(pa.array(values, pa.float64()).to_numpy(zero_copy_only=False))
+        elif kind == "TIME":
+            seconds = pa.array(values, pa.float64()).to_numpy(zero_copy_only=False)
+            return pd.Series(pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]"))
+        elif kind == "NUMERIC":
+            return _infer_series(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
+        pass
+    return _object_series(values)
+
+
+# -- JSON -----------------------------------------------------------------------------------
+def _loads(value: Any, name: str, key: Any, table: str) -> Any:
+    if value is None or value.__class__ is not str:
+        return value  # SQL NULL, or a bare number written by another tool
+    if value == "":
+        return None
+    try:
+        return json.loads(value)
+    except ValueError as exc:
+        raise CorruptRecordError(f"{table}: record {key!r}, field {name!r} holds invalid JSON "
+                                 f"{value!r:.80}: {exc}") from None
+
+
+def _flatten(values: Sequence[Any], root: Path) -> list[tuple[Path, pd.Series]]:
+    """Expand parsed JSON values (dicts expand, anything else stays) into (path, Series) pairs."""
+    n = len(values)
+    own: list[Any] = [None] * n
+    tree: dict[str, list] = {}  # key -> [children, values or None, held an object]
+
+    def visit(obj: Mapping[str, Any], node: dict[str, list], i: int) -> None:
+        for k, v in obj.items():
+            child = node.get(k)
+            if child is None:
+                child = node[k] = [{}, None, False]
+            if isinstance(v, dict):
+                child[2] = True
+                visit(v, child[0], i)
+            else:
+                if child[1] is None:
+                    child[1] = [None] * n
+                child[1][i] = v
+
+    for i, v in enumerate(values):
+        if isinstance(v, dict):
+            visit(v, tree, i)
+        else:
+            own[i] = v
+    out = [(root, _infer_series(own))]
+
+    def walk(node: dict[str, list], path: Path) -> None:
+        for k, (children, vals, held_object) in node.items():
+            p = (*path, str(k))
+            if vals is not None and not (held_object and all(v is None for v in vals)):
+                out.append((p, _infer_series(vals)))
+            walk(children, p)
+
+    walk(tree, root)
+    return out
+
+
+def _faithful(t: pa.DataType) -> bool:
+    """Whether pyarrow's value of this JSON type converts back to what json.loads gives."""
+    if t in _ARROW_PANDAS or pa.types.is_null(t) or pa.types.is_float64(t):
+        return True
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return _faithful(t.value_type)
+    return False  # timestamps parsed from strings, objects inside lists, ...
+
+
+def _arrow_leaf(arr: pa.ChunkedArray) -> pd.Series | None:
+    t = arr.type
+    if pa.types.is_float64(t):
+        top = pc.max(pc.abs(arr)).as_py()
+        if top is not None and top >= 2.0**63:
+            return None  # maybe an integer beyond 64 bits, which json.loads keeps exact
+        return pd.Series(arr.to_numpy())
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_null(t):
+        return _object_series(arr.to_pylist())
+    return pd.Series(arr.to_pandas(types_mapper=_ARROW_PANDAS.get))
+
+
+def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: str) -> list[tuple[Path, pd.Series]]:
+    """Expand one chunk of a JSON text column; pyarrow parses the objects in one pass."""
+    n = len(values)
+    name = ".".join(root)
+    obj_pos: list[int] = []
+    obj_text: list[str] = []
+    own: list[Any] = [None] * n
+    for i, v in enumerate(values):
+        if v.__class__ is str and v[:1] == "{":
+            obj_pos.append(i)
+            obj_text.append(v)
+        elif v is not None and v != "null":
+            own[i] = _loads(v, name, keys[i], table)
+            if isinstance(own[i], dict):  # JSON text with leading blanks from another tool
+                return _flatten([_loads(v, name, keys[j], table) for j, v in enumerate(values)], root)
+    if not obj_pos:
+        return [(root, _infer_series(own))]
+    data = "\n".join(obj_text).encode("utf-8")
+    try:
+        parsed = pa_json.read_json(
+            io.BytesIO(data),
+            read_options=pa_json.ReadOptions(block_size=len(data) + 1, use_threads=True),
+            parse_options=pa_json.ParseOptions(newlines_in_values=data.count(b"\n") != len(obj_text) - 1))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        parsed = None
+    if parsed is None or parsed.num_rows != len(obj_pos):
+        # Types differ between rows (or invalid JSON, which json.loads reports).
+        return _flatten([_loads(v, name, keys[i], table) for i, v in enumerate(values)], root)
+    take = None
+    if len(obj_pos) != n:
+        index: list[int | None] = [None] * n
+        for j, i in enumerate(obj_pos):
+            index[i] = j
+        take = pa.array(index, pa.int64())
+    loaded: list[Any] = []
+
+    def python_leaf(path: Path) -> pd.Series:
+        if not loaded:
+            loaded.extend(json.loads(t) for t in obj_text)
+        vals: list[Any] = [None] * n
+        for j, obj in enumerate(loaded):
+            for k in path[len(root):]:
+                obj = obj.get(k) if isinstance(obj, dict) else None
+            vals[obj_pos[j]] = obj
+        return _infer_series(vals)
+
+    out = [(root, _infer_series(own))]
+
+    def walk(path: Path, arr: pa.ChunkedArray) -> None:
+        if pa.types.is_struct(arr.type):
+            for f, child in zip(arr.type, arr.flatten(), strict=True):
+                walk((*path, f.name), child)
+            return
+        series = None
+        if _faithful(arr.type):
+            series = _arrow_leaf(arr if take is None else arr.take(take))
+        out.append((path, python_leaf(path) if series is None else series))
+
+    for f, col in zip(parsed.schema, parsed.columns, strict=True):
+        walk((*root, f.name), col)
+    return out
+
+
+# -- frames ---------------------------------------------------------------------------------
+def _assemble(pairs: Iterable[tuple[Path, pd.Series]], start: int) -> pd.DataFrame:
+    columns: dict[str, pd.Series] = {}
+    paths: dict[str, Path] = {}
+    for path, series in pairs:
+        name = ".".join(path)
+        if name in paths:
+            if paths[name] == path:
+                continue  # the same JSON path reached twice holds the same values
+            raise ColumnClashError(
+                f"two values would both be column {name!r}: {_describe(paths[name])} and {_describe(path)}; "
+                "nothing was overwritten. Use expand_json=False, or select fields that avoid one of them")
+        paths[name] = path
+        columns[name] = series
+    if "key" in columns:
+        columns = {"key": columns.pop("key"), **columns}
+    frame = pd.DataFrame(columns, copy=False)
+    frame.index = pd.RangeIndex(start, start + len(frame))
+    return frame
+
+
+def _describe(path: Path) -> str:
+    if len(path) == 1:
+        return f"field {path[0]!r}"
+    return f"key path {list(path[1:])!r} of {path[0]!r}"
+
+
+def _chunk_frame(names: Sequence[str], columns: Sequence[Sequence[Any]], kinds: Mapping[str, str], *,
+                 parsed: bool, expand_json: bool, table: str, start: int = 0) -> pd.DataFrame:
+    """Build one frame from column-wise values (JSON as text, or already *parsed*)."""
+    n = len(columns[0]) if columns else 0
+    keys = columns[names.index("key")] if "key" in names else range(start, start + n)
+    pairs: list[tuple[Path, pd.Series]] = []
+    for name, values in zip(names, columns, strict=True):
+        kind = _kind_of(name, kinds)
+        if kind != "JSON":
+            pairs.append(((name,), _column_series(kind, values)))
+            continue
+        root = tuple(name.split("."))
+        if not expand_json:
+            if not parsed:
+                values = [_loads(v, name, k, table) for v, k in zip(values, keys, strict=True)]
+            pairs.append((root, _object_series(values)))
+        elif parsed:
+            pairs.extend(_flatten(values, root))
+        else:
+            pairs.extend(_expand_text(values, root, keys, table))
+    return _assemble(pairs, start)
+
+
+def _status_categories(values: Iterable[Any]) -> list[Any]:
+    extra = {v for v in values if v is not None and v is not pd.NA and v not in STATUSES}
+    return [*STATUSES, *sorted(extra, key=str)]
+
+
+def _set_status(frame: pd.DataFrame, categories: Sequence[Any] | None = None) -> pd.DataFrame:
+    if "status" in frame.columns and not isinstance(frame["status"].dtype, pd.CategoricalDtype):
+        col = frame["status"]
+        if categories is None:
+            categories = _status_categories(col.dropna().unique())
+        values = col.astype(object).where(col.notna(), None)
+        frame["status"] = pd.Categorical(values, categories=categories)
+    return frame
+
+
+def _common_dtype(dtypes: Sequence[Any]) -> Any:
+    unique = list(dict.fromkeys(dtypes))
+    if len(unique) == 1:
+        return unique[0]
+    if all(d == "Int64" or d == np.float64 for d in unique):
+        return np.dtype(np.float64)
+    return np.dtype(object)
+
+
+def _conform(frame: pd.DataFrame, dtypes: Mapping[str, Any]) -> pd.DataFrame:
+    """Give *frame* every column of *dtypes* (in that order, all-missing if absent) with those dtypes."""
+    out = {}
+    for name, dtype in dtypes.items():
+        if name not in frame.columns:
+            out[name] = pd.Series(pd.array([None] * len(frame), dtype=dtype), index=frame.index)
+        elif frame[name].dtype != dtype:
+            col = frame[name]
+            out[name] = col.astype(object).where(col.notna(), None) if dtype == object else col.astype(dtype)
+        else:
+            out[name] = frame[name]
+    return pd.DataFrame(out, index=frame.index, copy=False)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate chunk frames, giving each column one dtype (as if read in one piece)."""
+    if len(frames) == 1:
+        return frames[0]
+    dtypes: dict[str, list[Any]] = {}
+    for f in frames:
+        for name, col in f.items():
+            found = dtypes.setdefault(name, [])
+            # An all-missing object column (a key only ever null in this chunk) takes any dtype.
+            if not (col.dtype == object and col.isna().all()):
+                found.append(col.dtype)
+    target = {name: _common_dtype(ds) if ds else np.dtype(object) for name, ds in dtypes.items()}
+    if any(list(f.columns) != list(target) or f.dtypes.tolist() != list(target.values()) for f in frames):
+        frames = [_conform(f, target) for f in frames]
+    return pd.concat(frames)
+
+
+def to_frame(records: Iterable[Mapping[str, Any]], fields: Any, *, expand_json: bool = True) -> pd.DataFrame:
+    """Turn records already in hand (e.g. from ``query_jobs``) into the frame ``query_jobs_df`` gives.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Records with JSON fields holding parsed values; keys may also be
+        dotted JSON paths (records of a projection).
+    fields : dict or Schema subclass
+        The field infos (``orm.fields``) or the ``{name: type}`` mapping
+        (``orm.columns``).
+    expand_json : bool
+        Expand JSON objects into dotted columns (default); False keeps the
+        parsed values in one column per field.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns in the records' key order (the schema's order for no records).
+
+    Raises
+    ------
+    ValueError
+        For a record key that is not a field (or a path into a JSON field).
+    ColumnClashError
+        If two different values would get the same column name.
+    """
+    kinds = _kinds(fields)
+    records = list(records)
+    names: dict[str, None] = {}
+    for i, rec in enumerate(records):
+        if not isinstance(rec, Mapping):
+            raise TypeError(f"record {i} is a {type(rec).__name__}, not a dict")
+        names.update(dict.fromkeys(rec))
+    if not records:
+        names = dict.fromkeys(kinds)
+    for name in names:
+        _kind_of(name, kinds)
+    columns = [[rec.get(name) for rec in records] for name in names]
+    frame = _chunk_frame(list(names), columns, kinds, parsed=True, expand_json=expand_json, table="records")
+    return _set_status(frame)
+
+
+def _rows_to_columns(rows: list[tuple], width: int) -> list[Sequence[Any]]:
+    return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
+
+
+def _read(dao: SqliteDAO, ent_type: str | None, query: Any, chunksize: int
+          ) -> tuple[Any, _query.Select, Iterator[list[tuple]]]:
+    orm = dao._get_orm(ent_type)
+    select = orm.compile_query(query, dao.connection)
+    cursor = raw_connection(dao.connection).cursor()
+    cursor.row_factory = None  # plain tuples: no dicts are built
+    cursor.execute(select.sql, select.params)
+
+    def batches() -> Iterator[list[tuple]]:
+        try:
+            while rows := cursor.fetchmany(chunksize):
+                yield rows
+        finally:
+            cursor.close()
+
+    return orm, select, batches()
+
+
+def query_ents_df(dao: SqliteDAO, ent_type: str | None, query: Any = None, *,
+                  expand_json: bool = True) -> pd.DataFrame:
+    """Return the records of *ent_type* matching *query* as a DataFrame.
+
+    Rows are read through a cursor and converted in chunks, so the Python
+    rows never all exist at once.
+
+    Parameters
+    ----------
+    dao : SqliteDAO
+    ent_type : str
+    query : dict, optional
+        A query dict, as for ``query_ents`` (``fields`` projections included).
+    expand_json : bool
+        Expand JSON objects into dotted columns (default); False keeps each
+        JSON field's parsed values in one column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        See the module docstring for columns and dtypes. An empty result has
+        the selected fields as columns, with their dtypes.
+
+    Raises
+    ------
+    QueryError
+        If the query is malformed (nothing runs).
+    ColumnClashError
+        If two different values would get the same column name.
+    CorruptRecordError
+        If a JSON field holds invalid JSON text.
+    """
+    orm, select, batches = _read(dao, ent_type, query, READ_CHUNK)
+    kinds = _kinds(orm.columns)
+    frames = []
+    start = 0
+    for rows in batches:
+        frames.append(_chunk_frame(select.names, _rows_to_columns(rows, len(select.names)), kinds,
+                                   parsed=False, expand_json=expand_json, table=orm.table, start=start))
+        start += len(rows)
+    if not frames:
+        frames = [_chunk_frame(select.names, [() for _ in select.names], kinds, parsed=False,
+                               expand_json=expand_json, table=orm.table)]
+    return _set_status(_concat(frames))
+
+
+def _interactive() -> bool:
+    if hasattr(sys, "ps1") or sys.flags.interactive:
+        return True
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None
+
+
+def iter_ents_df(dao: SqliteDAO, ent_type: str | None, query: Any = None, *, chunksize: int = 50_000,
+                 expand_json: bool = True, progress: bool | None = None) -> Iterator[pd.DataFrame]:
+    """Yield the frame of :func:`query_ents_df` in chunks of at most *chunksize* rows.
+
+    Every chunk has the selected fields with fixed dtypes (``status`` has the
+    same categories in every chunk: those of the whole result). Dotted JSON
+    columns come from the data: a chunk has every dotted column seen in it or
+    in an earlier chunk (all-missing where its rows lack the key, with the
+    dtype it first had), so a key that first appears in a later chunk adds a
+    column from that chunk on. Indexes continue across chunks, so
+    ``pd.concat(chunks)`` has the index of :func:`query_ents_df`.
+
+    Parameters
+    ----------
+    dao : SqliteDAO
+    ent_type : str
+    query : dict, optional
+    chunksize : int
+        Rows per chunk.
+    expand_json : bool
+    progress : bool, optional
+        Show a tqdm progress bar (``tqdm.auto``: a widget in notebooks). None
+        shows one when running interactively and the result has at least
+        :data:`PROGRESS_MIN_ROWS` rows.
+
+    Yields
+    ------
+    pandas.DataFrame
+
+    Raises
+    ------
+    QueryError
+        If the query is malformed (raised on the first ``next``).
+    """
+    if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
+        raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None, got {progress!r}")
+    orm, select, batches = _read(dao, ent_type, query, chunksize)
+    kinds = _kinds(orm.columns)
+    categories = None
+    if "status" in select.names and kinds.get("status") == "STATUS":
+        cur = raw_connection(dao.connection).execute(
+            f"SELECT DISTINCT {_query.quote_identifier('status')} FROM ({select.sql})", select.params)
+        categories = _status_categories(r[0] for r in cur)
+    total = None
+    if progress is None:
+        progress = _interactive() and dao.count_ents(ent_type, query) >= PROGRESS_MIN_ROWS
+    if progress:
+        from tqdm.auto import tqdm
+
+        total = tqdm(total=dao.count_ents(ent_type, query), unit="rows", desc=f"{orm.table}")
+    return _iter_chunks(orm.table, select, kinds, batches, expand_json, categories, total)
+
+
+def _iter_chunks(table: str, select: _query.Select, kinds: Mapping[str, str], batches: Iterator[list[tuple]],
+                 expand_json: bool, categories: list[Any] | None, bar: Any) -> Iterator[pd.DataFrame]:
+    seen: dict[str, Any] = {}
+    start = 0
+    try:
+        for rows in batches:
+            frame = _chunk_frame(select.names, _rows_to_columns(rows, len(select.names)), kinds, parsed=False,
+                                 expand_json=expand_json, table=table, start=start)
+            frame = _set_status(frame, categories)
+            for name, dtype in frame.dtypes.items():
+                seen.setdefault(name, dtype)
+            if list(frame.columns) != list(seen):
+                frame = _conform(frame, {**seen, **{n: d for n, d in frame.dtypes.items() if n in seen}})
+            start += len(rows)
+            if bar is not None:
+                bar.update(len(rows))
+            yield frame
+    finally:
+        if bar is not None:
+            bar.close()
