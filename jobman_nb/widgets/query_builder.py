@@ -1,0 +1,602 @@
+"""``QueryBuilder``: an ipywidgets form whose value is a query dict, and which runs it.
+
+Modelled on ipywidgets' ``interactive(VBox)``: the children are built once,
+each child's ``value`` is observed, and the form is collected into a dict,
+here the :attr:`QueryBuilder.query` trait. Setting that trait fills the form
+(handlers are held off while filling), so code and form share one query.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import pprint
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+import traitlets
+
+from ..dao._query import Query
+from ..errors import QueryError
+from . import _fields
+from ._fields import FieldSpec, InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..dao.sqlite_dao import SqliteDAO
+
+__all__ = ["QueryBuilder"]
+
+#: Rows shown in the result table; longer results are cut in the middle (the frame keeps them all).
+MAX_TABLE_ROWS = 200
+_DIRECTIONS = ("ASC", "DESC")
+_NO_ORDER = "(none)"
+_TABLE_CSS = """<style>
+.jobman-qb-scroll {max-height: 26em; overflow: auto; border: 1px solid #ddd; border-radius: 3px}
+.jobman-qb-table {border-collapse: collapse; font-size: 12px; font-family: monospace}
+.jobman-qb-table th, .jobman-qb-table td {padding: 3px 10px; text-align: left; white-space: nowrap;
+  border-bottom: 1px solid #eee}
+.jobman-qb-table thead th {position: sticky; top: 0; background: #f3f5f8; border-bottom: 1px solid #ccc}
+.jobman-qb-table tbody tr:hover {background: #eef4ff}
+.jobman-qb-code {margin: 0; padding: 6px 8px; background: #f7f7f7; font-size: 12px; user-select: text}
+</style>"""
+
+
+def _box(children: list[widgets.Widget], css: str, **layout: Any) -> widgets.HBox:
+    box = widgets.HBox(children, layout=widgets.Layout(align_items="center", **layout))
+    box.add_class(css)
+    return box
+
+
+class _FilterRow(widgets.HBox):
+    """One filter: field, op, a value input fitting both, and a remove button."""
+
+    def __init__(self, fields: dict[str, FieldSpec], statuses: list[str],
+                 on_change: Callable[[], None], on_remove: Callable[[_FilterRow], None]) -> None:
+        super().__init__(layout=widgets.Layout(align_items="center"))
+        self.add_class("jobman-qb-filter")
+        self._fields = fields
+        self._statuses = statuses
+        self._notify = on_change
+        self._remove_row = on_remove
+        self._filling = False
+        self._field = widgets.Dropdown(options=list(fields), layout=widgets.Layout(width="17em"))
+        self._op = widgets.Dropdown(layout=widgets.Layout(width="9em"))
+        self._text = widgets.Text(continuous_update=False, layout=widgets.Layout(width="16em"))
+        self._high = widgets.Text(continuous_update=False, placeholder="high", layout=widgets.Layout(width="10em"))
+        self._and = widgets.HTML("and")
+        self._choice = widgets.Dropdown(layout=widgets.Layout(width="16em"))
+        self._tags = widgets.TagsInput(allowed_tags=statuses, allow_duplicates=False)
+        self._remove = widgets.Button(icon="times", tooltip="remove this filter", layout=widgets.Layout(width="2.6em"))
+        for w, css in [(self._field, "field"), (self._op, "op"), (self._text, "value"), (self._high, "value-high"),
+                       (self._choice, "value-choice"), (self._tags, "value-tags"), (self._remove, "remove")]:
+            w.add_class(f"jobman-qb-{css}")
+        self._field.observe(self._on_field_change, "value")
+        self._op.observe(self._on_op_change, "value")
+        for w in (self._text, self._high, self._choice, self._tags):
+            w.observe(self._on_value_change, "value")
+        self._remove.on_click(self._on_remove_click)
+        default = "status" if "status" in fields else next(iter(fields))
+        self._set_field(default)
+
+    # -- state ----------------------------------------------------------------------------
+    @property
+    def _spec(self) -> FieldSpec:
+        return self._fields[self._field.value]
+
+    def _set_field(self, name: str) -> None:
+        """Show *name* in the field box and fit the op and value inputs to it."""
+        self._filling = True
+        try:
+            self._field.value = name
+            spec = self._spec
+            current = self._op.value
+            self._op.options = [(_fields.op_label(op), op) for op in spec.ops]
+            self._op.value = current if current in spec.ops else spec.ops[0]
+            if spec.kind == _fields.STATUS:
+                self._choice.options = self._statuses
+            elif spec.kind == _fields.BOOL:
+                self._choice.options = [("true", True), ("false", False)]
+            self._text.placeholder = _fields.placeholder(spec.kind)
+            self._high.placeholder = "high"
+        finally:
+            self._filling = False
+        self._layout_value()
+
+    def _layout_value(self) -> None:
+        arity, kind = _fields.op_arity(self._op.value), self._spec.kind
+        if arity == 0:
+            value: list[widgets.Widget] = []
+        elif arity == -1:
+            if kind == _fields.STATUS:
+                value = [self._tags]
+            else:
+                self._text.placeholder = "values, comma-separated"
+                value = [self._text]
+        elif arity == 2:
+            self._text.placeholder = "low"
+            value = [self._text, self._and, self._high]
+        elif kind in (_fields.STATUS, _fields.BOOL):
+            value = [self._choice]
+        else:
+            self._text.placeholder = _fields.placeholder(kind)
+            value = [self._text]
+        self.children = (self._field, self._op, *value, self._remove)
+
+    def filter(self, where: str) -> dict[str, Any]:
+        """The filter dict this row shows.
+
+        Raises
+        ------
+        InputError
+            If the typed value does not fit the field and op.
+        """
+        spec, op = self._spec, self._op.value
+        what = f"{where} ({spec.name} {_fields.op_label(op)})"
+        arity = _fields.op_arity(op)
+        if arity == 0:
+            return {"field": spec.name, "op": op, "arg": None}
+        if arity == -1:
+            if spec.kind == _fields.STATUS:
+                items: list[Any] = list(self._tags.value)
+            else:
+                items = [_fields.parse_scalar(spec.kind, t, f"{what}: value {i + 1}")
+                         for i, t in enumerate(_fields.split_list(self._text.value))]
+            if not items:
+                raise InputError(f"{what}: give at least one value" +
+                                 ("" if spec.kind == _fields.STATUS else ", comma-separated"))
+            return {"field": spec.name, "op": op, "arg": items}
+        if arity == 2:
+            low = _fields.parse_scalar(spec.kind, self._text.value, f"{what}: low value")
+            high = _fields.parse_scalar(spec.kind, self._high.value, f"{what}: high value")
+            return {"field": spec.name, "op": op, "arg": [low, high]}
+        if spec.kind in (_fields.STATUS, _fields.BOOL):
+            if self._choice.value is None:
+                raise InputError(f"{what}: choose a value")
+            return {"field": spec.name, "op": op, "arg": self._choice.value}
+        arg = _fields.parse_scalar(spec.kind, self._text.value, f"{what}: value")
+        return {"field": spec.name, "op": op, "arg": arg}
+
+    def fill(self, item: Mapping[str, Any]) -> None:
+        """Show the (canonical) filter *item*."""
+        self._set_field(item["field"])
+        self._filling = True
+        try:
+            spec, op, arg = self._spec, item["op"], item.get("arg")
+            self._op.value = op
+            arity = _fields.op_arity(op)
+            if arity == -1 and spec.kind == _fields.STATUS:
+                self._tags.allowed_tags = sorted(set(self._statuses) | set(arg), key=self._status_order)
+                self._tags.value = list(arg)
+            elif arity == -1:
+                self._text.value = _fields.join_list([_fields.format_scalar(spec.kind, v) for v in arg])
+            elif arity == 2:
+                self._text.value = _fields.format_scalar(spec.kind, arg[0])
+                self._high.value = _fields.format_scalar(spec.kind, arg[1])
+            elif arity == 1 and spec.kind in (_fields.STATUS, _fields.BOOL):
+                if arg not in [o[1] if isinstance(o, tuple) else o for o in self._choice.options]:
+                    self._choice.options = [*self._choice.options, arg]
+                self._choice.value = arg
+            elif arity == 1:
+                self._text.value = _fields.format_scalar(spec.kind, arg)
+        finally:
+            self._filling = False
+        self._layout_value()
+
+    def _status_order(self, status: str) -> tuple[int, str]:
+        return (self._statuses.index(status) if status in self._statuses else len(self._statuses), status)
+
+    # -- handlers -------------------------------------------------------------------------
+    def _on_field_change(self, change: dict[str, Any]) -> None:
+        if not self._filling:
+            self._set_field(change["new"])
+            self._notify()
+
+    def _on_op_change(self, change: dict[str, Any]) -> None:
+        if not self._filling:
+            self._layout_value()
+            self._notify()
+
+    def _on_value_change(self, change: dict[str, Any]) -> None:
+        if not self._filling:
+            self._notify()
+
+    def _on_remove_click(self, button: widgets.Button) -> None:
+        self._remove_row(self)
+
+
+class QueryBuilder(widgets.VBox):
+    """A form that builds a query dict for one entity type of a DAO, and runs it.
+
+    Display it as the last expression of a cell. Filter rows offer the
+    schema's fields and the JSON paths sampled from the data
+    (``job_spec.resources.cpus``), the ops that fit each field and a value
+    input that fits field and op; results are read with a LIMIT, so the form
+    stays quick on large databases, read-only ones included.
+
+    Parameters
+    ----------
+    dao : SqliteDAO
+        The DAO to query, e.g. ``JobmanSqliteDAO(db_uri=path, read_only=True)``.
+    ent_type : str
+        The entity type (``'job'``, ``'kvp'``, ...).
+    query : dict, optional
+        A query dict to fill the form with (see :attr:`query`).
+    limit : int
+        The limit of a new form (a query always has one).
+
+    Raises
+    ------
+    QueryError
+        If *ent_type* is unknown, or *query* is invalid or cannot be shown by the form.
+
+    Examples
+    --------
+    >>> qb = QueryBuilder(dao, query={"filters": [{"field": "status", "op": "=", "arg": "FAILED"}],
+    ...                               "limit": 20})           # doctest: +SKIP
+    >>> frame = qb.run()                                      # doctest: +SKIP
+    >>> dao.query_jobs_df(qb.query)                           # doctest: +SKIP
+    """
+
+    #: The form's query dict: always valid for the DAO, always with a limit. Setting it fills the form.
+    query = traitlets.Dict(help="The current query dict; setting it fills the form.")
+    #: The last message shown in the form ('' when all is well).
+    message = traitlets.Unicode("", read_only=True, help="The message the form shows.")
+
+    def __init__(self, dao: SqliteDAO, ent_type: str = "job", query: Query | None = None, *,
+                 limit: int = 100) -> None:
+        super().__init__()
+        self.add_class("jobman-qb")
+        if ent_type not in dao.orms:
+            raise QueryError(f"unknown ent_type {ent_type!r}; this DAO has {', '.join(map(repr, dao.orms))}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        self.dao = dao
+        self.ent_type = ent_type
+        self._default_limit = limit
+        self._result: pd.DataFrame | None = None
+        self._count: int | None = None
+        self._filling = False
+        orm = dao.orms[ent_type]
+        self._fields = self._discover_fields(orm.table, orm.columns)
+        self._statuses = _fields.distinct_statuses(dao.connection, orm.table) if "status" in orm.columns else []
+        self._rows: list[_FilterRow] = []
+        self._build()
+        self.query = dict(query) if query is not None else {"limit": limit}
+
+    def _discover_fields(self, table: str, columns: Mapping[str, str]) -> dict[str, FieldSpec]:
+        first = [c for c in ("key", "status", "created", "modified") if c in columns]
+        names = [*first, *(c for c in columns if c not in first)]
+        fields = {name: FieldSpec(name, _fields.column_kind(name, columns[name])) for name in names}
+        for name, sql_type in columns.items():
+            if sql_type == "JSON":
+                for spec in _fields.sample_json_paths(self.dao.connection, table, name):
+                    fields[spec.name] = spec
+        return fields
+
+    # -- layout ---------------------------------------------------------------------------
+    def _build(self) -> None:
+        layout = widgets.Layout
+        self._match = widgets.ToggleButtons(options=[("all", "all"), ("any", "any")], value="all",
+                                            tooltips=["every filter must hold", "at least one filter holds"],
+                                            style={"button_width": "4em"})
+        self._filters = widgets.VBox(layout=layout(margin="2px 0 2px 1.5em"))
+        self._add = widgets.Button(description="add filter", icon="plus", layout=layout(width="9em"))
+        self._order = widgets.Dropdown(options=[_NO_ORDER, *self._fields], value=_NO_ORDER,
+                                       layout=layout(width="17em"))
+        self._direction = widgets.ToggleButtons(options=_DIRECTIONS, value="ASC", style={"button_width": "4.5em"})
+        self._limit = widgets.IntText(value=self._default_limit, layout=layout(width="7em"))
+        self._offset = widgets.IntText(value=0, layout=layout(width="8em"))
+        self._run = widgets.Button(description="Run", icon="play", button_style="primary",
+                                   layout=layout(width="7em"))
+        self._prev = widgets.Button(description="previous", icon="chevron-left", disabled=True,
+                                    layout=layout(width="8em"))
+        self._next = widgets.Button(description="next", icon="chevron-right", disabled=True,
+                                    layout=layout(width="8em"))
+        self._count_label = widgets.HTML()
+        self._message = widgets.HTML()
+        self._table = widgets.HTML()
+        self._code = widgets.HTML()
+        for w, css in [(self._match, "match"), (self._filters, "filters"), (self._add, "add"),
+                       (self._order, "order-field"), (self._direction, "order-direction"),
+                       (self._limit, "limit"), (self._offset, "offset"), (self._run, "run"),
+                       (self._prev, "prev"), (self._next, "next"), (self._count_label, "count"),
+                       (self._message, "message"), (self._table, "result"), (self._code, "code")]:
+            w.add_class(f"jobman-qb-{css}")
+        label = widgets.HTML
+        where = getattr(self.dao, "path", None) or ":memory:"
+        mode = " (read-only)" if getattr(self.dao, "read_only", False) else ""
+        title = label(f"<b>Query {html.escape(self.ent_type)}s</b> <span style='color:#777'>in "
+                      f"{html.escape(str(where))}{mode}</span>")
+        self.children = (
+            title,
+            _box([label("match&nbsp;"), self._match, label("&nbsp;of these filters:")], "jobman-qb-match-row"),
+            self._filters,
+            _box([self._add], "jobman-qb-add-row", margin="0 0 0 1.5em"),
+            _box([label("order by&nbsp;"), self._order, self._direction, label("&nbsp;&nbsp;limit&nbsp;"),
+                  self._limit, label("&nbsp;&nbsp;offset&nbsp;"), self._offset], "jobman-qb-order-row"),
+            _box([self._run, self._prev, self._next, label("&nbsp;"), self._count_label], "jobman-qb-run-row"),
+            self._message,
+            self._table,
+            self._code,
+        )
+        self._match.observe(self._on_match_change, "value")
+        self._order.observe(self._on_order_change, "value")
+        self._direction.observe(self._on_order_change, "value")
+        self._limit.observe(self._on_page_change, "value")
+        self._offset.observe(self._on_page_change, "value")
+        self._add.on_click(self._on_add_click)
+        self._run.on_click(self._on_run_click)
+        self._prev.on_click(self._on_prev_click)
+        self._next.on_click(self._on_next_click)
+
+    def _new_row(self) -> _FilterRow:
+        row = _FilterRow(self._fields, self._statuses, self._on_filters_change, self._on_remove_row)
+        self._rows.append(row)
+        self._filters.children = tuple(self._rows)
+        return row
+
+    # -- public ---------------------------------------------------------------------------
+    @property
+    def result(self) -> pd.DataFrame | None:
+        """The frame of the last run (None before the first)."""
+        return self._result
+
+    @property
+    def count(self) -> int | None:
+        """How many records matched the last run's filters, ignoring limit and offset."""
+        return self._count
+
+    @property
+    def fields(self) -> list[str]:
+        """The fields the form offers: schema columns, then JSON paths sampled from the data."""
+        return list(self._fields)
+
+    def run(self) -> pd.DataFrame | None:
+        """Run the form's query; show and return its frame.
+
+        Returns
+        -------
+        pandas.DataFrame or None
+            The frame (also in :attr:`result`), or None if the form holds bad
+            input or the query failed; :attr:`message` then says why.
+        """
+        try:
+            query = self._collect()
+        except (InputError, QueryError) as exc:
+            self._say(str(exc))
+            return None
+        self._set_query_quietly(query)
+        filters_only = {k: v for k, v in query.items() if k not in ("limit", "offset")}
+        try:
+            count = self.dao.count_ents(self.ent_type, filters_only)
+            frame = self.dao.query_ents_df(self.ent_type, query)
+        except (QueryError, sqlite3.Error) as exc:
+            self._say(f"the query failed: {exc}")
+            return None
+        self._result, self._count = frame, count
+        self._say("")
+        self._show_result(query)
+        return frame
+
+    # -- query <-> form -------------------------------------------------------------------
+    @traitlets.validate("query")
+    def _validate_query(self, proposal: dict[str, Any]) -> Query:
+        return self._canonical(proposal["value"])
+
+    @traitlets.observe("query")
+    def _on_query_change(self, change: dict[str, Any]) -> None:
+        if not self._filling:
+            self._fill(change["new"])
+        self._code.value = self._code_html(change["new"])
+
+    def _canonical(self, query: Any) -> Query:
+        """The query as the form writes it; QueryError if invalid or beyond what the form shows."""
+        query = self.dao.validate_query(self.ent_type, query)
+        extra = [k for k in query if k not in ("filters", "order_by", "limit", "offset")]
+        if extra:
+            raise QueryError(f"the form cannot show {extra[0]!r} (it shows filters, order_by, limit and "
+                             "offset); run such queries from code")
+        out: Query = {}
+        match, items = self._split_filters(query.get("filters") or [])
+        if items:
+            filters = [self._canonical_filter(item, f"filters[{i}]") for i, item in enumerate(items)]
+            out["filters"] = [{"any": filters}] if match == "any" else filters
+        order = query.get("order_by")
+        if isinstance(order, (list, tuple)):
+            if len(order) > 1:
+                raise QueryError("the form orders by one field; run queries with several order_by "
+                                 "fields from code")
+            order = order[0] if order else None
+        if order is not None:
+            out["order_by"] = {"field": order["field"], "direction": str(order.get("direction", "ASC")).upper()}
+        limit = query.get("limit")
+        if limit == 0:
+            raise QueryError("limit: the form needs a limit of at least 1")
+        out["limit"] = self._default_limit if limit is None else limit
+        if query.get("offset"):
+            out["offset"] = query["offset"]
+        return out
+
+    @staticmethod
+    def _split_filters(filters: list[Any]) -> tuple[str, list[Any]]:
+        if len(filters) == 1 and isinstance(filters[0], Mapping) and len(filters[0]) == 1 \
+                and next(iter(filters[0])) in ("any", "all"):
+            match = next(iter(filters[0]))
+            items = list(filters[0][match])
+        else:
+            match, items = "all", list(filters)
+        for item in items:
+            if "any" in item or "all" in item:
+                raise QueryError("the form has one any/all choice for its filters; run queries with nested "
+                                 "any/all groups from code")
+        return match, items
+
+    def _canonical_filter(self, item: Mapping[str, Any], where: str) -> dict[str, Any]:
+        name, arg = item["field"], item.get("arg")
+        op = _fields.canonical_op(item["op"])
+        if op is None:
+            raise QueryError(f"{where}: the form has no op {item['op']!r}")
+        if arg is None and op in ("=", "!="):
+            op = "IS" if op == "=" else "IS NOT"
+        arity = _fields.op_arity(op)
+        if arity == 0:
+            if arg is not None:
+                raise QueryError(f"{where}: the form shows {op!r} only with arg None")
+            return {"field": name, "op": op, "arg": None}
+        spec = self._fields.get(name)
+        if spec is None:
+            spec = FieldSpec(name, _fields.kind_of_value(arg))
+            self._fields[name] = spec
+            with self._holding():
+                current = self._order.value
+                self._order.options = [_NO_ORDER, *self._fields]
+                self._order.value = current
+        if op not in spec.ops:
+            raise QueryError(f"{where}: the form does not offer {op!r} for {name!r} ({spec.kind}); "
+                             f"it offers {', '.join(spec.ops)}")
+        values = list(arg) if arity != 1 else [arg]
+        for v in values:
+            if not _fits(spec.kind, v):
+                raise QueryError(f"{where}: the form cannot show {v!r} as a value of the {spec.kind} "
+                                 f"field {name!r}")
+        if arity == -1 and not values:
+            raise QueryError(f"{where}: op {op!r} needs at least one value")
+        return {"field": name, "op": op, "arg": list(arg) if arity != 1 else arg}
+
+    @contextlib.contextmanager
+    def _holding(self) -> Iterator[None]:
+        """Hold off the form's handlers (while the form is filled from code)."""
+        before, self._filling = self._filling, True
+        try:
+            yield
+        finally:
+            self._filling = before
+
+    def _fill(self, query: Query) -> None:
+        with self._holding():
+            match, items = self._split_filters(query.get("filters") or [])
+            self._match.value = match
+            self._rows = []
+            for item in items:
+                self._new_row().fill(item)
+            self._filters.children = tuple(self._rows)
+            order = query.get("order_by")
+            self._order.value = order["field"] if order else _NO_ORDER
+            self._direction.value = order["direction"] if order else "ASC"
+            self._limit.value = query["limit"]
+            self._offset.value = query.get("offset", 0)
+        self._say("")
+
+    def _collect(self) -> Query:
+        """The form's query dict; InputError/QueryError if some input does not fit."""
+        query: Query = {}
+        filters = [row.filter(f"filter {i + 1}") for i, row in enumerate(self._rows)]
+        if filters:
+            query["filters"] = [{"any": filters}] if self._match.value == "any" else filters
+        if self._order.value != _NO_ORDER:
+            query["order_by"] = {"field": self._order.value, "direction": self._direction.value}
+        if self._limit.value < 1:
+            raise InputError(f"limit must be at least 1, got {self._limit.value}")
+        if self._offset.value < 0:
+            raise InputError(f"offset must be 0 or more, got {self._offset.value}")
+        query["limit"] = self._limit.value
+        if self._offset.value:
+            query["offset"] = self._offset.value
+        self.dao.validate_query(self.ent_type, query)
+        return query
+
+    def _set_query_quietly(self, query: Query) -> None:
+        with self._holding():
+            self.query = query
+
+    def _update(self) -> None:
+        """Collect the form into :attr:`query`, or say what is wrong."""
+        if self._filling:
+            return
+        try:
+            query = self._collect()
+        except (InputError, QueryError) as exc:
+            self._say(str(exc))
+            return
+        self._set_query_quietly(query)
+        self._say("")
+
+    # -- display --------------------------------------------------------------------------
+    def _say(self, text: str) -> None:
+        self.set_trait("message", text)
+        self._message.value = (f"<div style='color:#b00020; padding:2px 0'>&#9888; {html.escape(text)}</div>"
+                               if text else "")
+
+    def _show_result(self, query: Query) -> None:
+        count, frame = self._count or 0, self._result
+        offset, limit = query.get("offset", 0), query["limit"]
+        noun = f"{self.ent_type}s"
+        if frame is None or frame.empty:
+            self._count_label.value = (f"no {noun} on this page (offset {offset:,}); {count:,} match"
+                                       if count else f"no matching {noun}")
+            self._table.value = ""
+        else:
+            self._count_label.value = (f"<b>{offset + 1:,}–{offset + len(frame):,}</b> of <b>{count:,}</b> "
+                                       f"matching {noun}")
+            table = frame.to_html(index=False, border=0, max_rows=MAX_TABLE_ROWS, na_rep="",
+                                  classes="jobman-qb-table")
+            self._table.value = f"{_TABLE_CSS}<div class='jobman-qb-scroll'>{table}</div>"
+        self._prev.disabled = offset == 0
+        self._next.disabled = offset + limit >= count
+
+    @staticmethod
+    def _code_html(query: Query) -> str:
+        code = "query = " + pprint.pformat(query, sort_dicts=False, width=100)
+        return (f"<details open><summary style='color:#555'>query dict (copy into code, or use "
+                f"<code>builder.query</code>)</summary><pre class='jobman-qb-code'>{html.escape(code)}"
+                f"</pre></details>")
+
+    # -- handlers -------------------------------------------------------------------------
+    def _on_filters_change(self) -> None:
+        self._update()
+
+    def _on_remove_row(self, row: _FilterRow) -> None:
+        self._rows.remove(row)
+        self._filters.children = tuple(self._rows)
+        self._update()
+
+    def _on_match_change(self, change: dict[str, Any]) -> None:
+        self._update()
+
+    def _on_order_change(self, change: dict[str, Any]) -> None:
+        self._update()
+
+    def _on_page_change(self, change: dict[str, Any]) -> None:
+        self._update()
+
+    def _on_add_click(self, button: widgets.Button) -> None:
+        self._new_row()
+        self._update()
+
+    def _on_run_click(self, button: widgets.Button) -> None:
+        self.run()
+
+    def _on_prev_click(self, button: widgets.Button) -> None:
+        self._offset.value = max(0, self._offset.value - max(self._limit.value, 1))
+        self.run()
+
+    def _on_next_click(self, button: widgets.Button) -> None:
+        self._offset.value = self._offset.value + max(self._limit.value, 1)
+        self.run()
+
+
+def _fits(kind: str, value: Any) -> bool:
+    """Whether the form can show *value* in a value input of *kind*."""
+    if value is None:
+        return False
+    if kind in (_fields.NUMBER, _fields.TIME):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind in (_fields.TEXT, _fields.STATUS):
+        return isinstance(value, str)
+    if kind == _fields.BOOL:
+        return isinstance(value, bool)
+    return isinstance(value, (str, int, float))
