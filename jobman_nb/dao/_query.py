@@ -370,7 +370,7 @@ def _compile_order(order_by: Any, columns: Columns) -> tuple[str, list[Any]]:
                     f"got {order_by!r}")
     parts, params = [], []
     for i, item in enumerate(items):
-        where = f"order_by[{i}]" if items is not order_by or not isinstance(order_by, Mapping) else "order_by"
+        where = "order_by" if isinstance(order_by, Mapping) else f"order_by[{i}]"
         if not isinstance(item, Mapping):
             raise _fail(where, f"expected {{'field': ..., 'direction': 'ASC'|'DESC'}}, got {item!r}")
         unknown = [k for k in item if k not in ("field", "direction")]
