@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["QueryBuilder"]
 
-#: Rows shown in the result table; longer results are cut in the middle (the frame keeps them all).
+#: Rows shown in the result table; the frame in `.result` keeps them all.
 MAX_TABLE_ROWS = 200
 _DIRECTIONS = ("ASC", "DESC")
 _NO_ORDER = "(none)"
@@ -542,9 +542,18 @@ class QueryBuilder(widgets.VBox):
         else:
             self._count_label.value = (f"<b>{offset + 1:,}–{offset + len(frame):,}</b> of <b>{count:,}</b> "
                                        f"matching {noun}")
-            table = frame.to_html(index=False, border=0, max_rows=MAX_TABLE_ROWS, na_rep="",
-                                  classes="jobman-qb-table")
-            self._table.value = f"{_TABLE_CSS}<div class='jobman-qb-scroll'>{table}</div>"
+            shown = frame.head(MAX_TABLE_ROWS)
+            empty = [c for c in shown.columns if shown[c].isna().all()]
+            shown = shown.drop(columns=empty).astype(object)
+            table = shown.where(shown.notna(), "").to_html(index=False, border=0, classes="jobman-qb-table")
+            notes = []
+            if len(frame) > len(shown):
+                notes.append(f"showing the first {len(shown):,} of {len(frame):,} rows fetched")
+            if empty:
+                notes.append(f"{len(empty)} empty column{'s' * (len(empty) > 1)} hidden: "
+                             f"{html.escape(', '.join(map(str, empty)))}")
+            note = f"<div style='color:#777; font-size:11px'>{'; '.join(notes)}</div>" if notes else ""
+            self._table.value = f"{_TABLE_CSS}<div class='jobman-qb-scroll'>{table}</div>{note}"
         self._prev.disabled = offset == 0
         self._next.disabled = offset + limit >= count
 
