@@ -1,0 +1,448 @@
+"""Analytics of a job history: functions over job frames, each returning a DataFrame.
+
+A *job frame* is what :meth:`~jobman_nb.JobmanSqliteDAO.query_jobs_df` returns:
+``key``, ``status``, ``created`` and ``modified`` (UTC datetimes), and the
+job's other fields, JSON expanded to dotted columns such as
+``job_spec.cfg.code``. Every function here takes such a frame (any subset of
+rows) and returns a new DataFrame; the ``plot_*`` helpers draw the same numbers
+with pandas plotting and return the matplotlib Axes.
+
+A job is *finished* when its status is COMPLETED or FAILED; its duration is
+``modified - created`` (jobman records no start time, so this includes the
+time spent waiting in the queue).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .dao import STATUSES
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "FINISHED",
+    "status_counts",
+    "durations",
+    "duration_quantiles",
+    "throughput",
+    "failure_rate",
+    "introspect",
+    "last_error_line",
+    "normalize_error",
+    "recurring_errors",
+    "plot_status_counts",
+    "plot_durations",
+    "plot_throughput",
+    "plot_failure_rate",
+]
+
+#: Statuses of finished jobs.
+FINISHED: tuple[str, ...] = ("COMPLETED", "FAILED")
+
+By = Hashable | Sequence[Hashable] | None
+
+
+def _by_list(df: pd.DataFrame, by: By) -> list[Hashable]:
+    if by is None:
+        return []
+    cols = [by] if isinstance(by, str) or not isinstance(by, Sequence) else list(by)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise KeyError(f"no column {missing[0]!r} in the frame; columns are: {', '.join(map(str, df.columns))}")
+    return cols
+
+
+def _require(df: pd.DataFrame, *cols: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"expected a job DataFrame, got {type(df).__name__}")
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise KeyError(f"the frame has no {', '.join(map(repr, missing))} column; a job frame from "
+                       "query_jobs_df() has key, status, created and modified")
+
+
+def _status(df: pd.DataFrame) -> pd.Series:
+    return df["status"].astype("string")
+
+
+def _groupable(df: pd.DataFrame, cols: list[Hashable]) -> pd.DataFrame:
+    """The grouping columns, with unhashable values (lists) as text and missing values kept as <NA>."""
+    out = {}
+    for c in cols:
+        s = df[c]
+        if s.dtype == object:
+            s = s.map(lambda v: v if isinstance(v, Hashable) else repr(v))
+        out[c] = s
+    return pd.DataFrame(out, index=df.index)
+
+
+def status_counts(df: pd.DataFrame, by: By = None, *, normalize: bool = False) -> pd.DataFrame:
+    """Count jobs per status, overall or per group.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A job frame.
+    by : column name or list of names, optional
+        Group by these columns (e.g. ``'worker_key'``, ``'job_spec.cfg.code'``).
+    normalize : bool
+        Shares of each row's total instead of counts.
+
+    Returns
+    -------
+    DataFrame
+        One column per status seen (in :data:`~jobman_nb.STATUSES` order) and
+        ``total``; one row (index ``'all'``) without *by*, else one row per group
+        (missing group values kept as ``<NA>``).
+    """
+    _require(df, "status")
+    cols = _by_list(df, by)
+    status = _status(df)
+    seen = [s for s in STATUSES if (status == s).any()] + sorted(set(status.dropna()) - set(STATUSES))
+    if cols:
+        keys = _groupable(df, cols)
+        table = pd.crosstab([keys[c] for c in cols], status.rename("status"), dropna=False)
+    else:
+        table = status.rename("status").value_counts().to_frame().T
+        table.index = pd.Index(["all"])
+    table = table.reindex(columns=seen, fill_value=0).astype("int64")
+    table.columns = pd.Index(seen, name="status")
+    table["total"] = table.sum(axis=1)
+    if normalize:
+        table = table.div(table["total"].where(table["total"] > 0), axis=0)
+    return table
+
+
+def durations(df: pd.DataFrame, *, statuses: Sequence[str] = FINISHED) -> pd.DataFrame:
+    """Return the finished jobs with their duration, ``modified - created``.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A job frame.
+    statuses : list of str
+        Which jobs count as finished.
+
+    Returns
+    -------
+    DataFrame
+        The rows of *df* with those statuses and a ``duration`` column (Timedelta).
+    """
+    _require(df, "status", "created", "modified")
+    out = df[_status(df).isin(list(statuses)).fillna(False).to_numpy(bool)].copy()
+    out["duration"] = out["modified"] - out["created"]
+    return out
+
+
+def duration_quantiles(df: pd.DataFrame, by: By = None, *, q: Sequence[float] = (0.5, 0.9, 0.99),
+                       statuses: Sequence[str] = FINISHED) -> pd.DataFrame:
+    """Duration statistics of finished jobs, overall or per group.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A job frame.
+    by : column name or list of names, optional
+    q : list of float
+        Quantiles to report, each in [0, 1].
+    statuses : list of str
+        Which jobs count as finished.
+
+    Returns
+    -------
+    DataFrame
+        ``count``, ``mean``, ``min``, one column per quantile (``'50%'``, ...)
+        and ``max``, all Timedeltas except count.
+    """
+    for x in q:
+        if not 0 <= x <= 1:
+            raise ValueError(f"quantiles must be in [0, 1], got {x!r}")
+    d = durations(df, statuses=statuses)
+    cols = _by_list(d, by)
+    names = [f"{x * 100:g}%" for x in q]
+
+    def stats(s: pd.Series) -> pd.Series:
+        values = [s.count(), s.mean(), s.min(), *(s.quantile(x) for x in q), s.max()]
+        return pd.Series(values, index=["count", "mean", "min", *names, "max"], dtype=object)
+
+    if not cols:
+        out = stats(d["duration"]).to_frame("all").T
+    else:
+        keys = _groupable(d, cols)
+        out = d["duration"].groupby([keys[c] for c in cols], dropna=False, observed=True).apply(stats).unstack()
+    out["count"] = out["count"].astype("int64")
+    for c in out.columns.drop("count"):
+        out[c] = pd.to_timedelta(out[c])
+    return out.sort_values("count", ascending=False, kind="stable") if cols else out
+
+
+def throughput(df: pd.DataFrame, freq: str = "D", *, by: str = "status",
+               statuses: Sequence[str] = FINISHED) -> pd.DataFrame:
+    """Jobs finished per period.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A job frame.
+    freq : str
+        A pandas frequency: ``'h'`` per hour, ``'D'`` per day, ``'W'``, ...
+    by : str
+        Column splitting the counts (default the status).
+    statuses : list of str
+        Which jobs count as finished; a job finishes at its ``modified`` time.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by period start (UTC), one column per value of *by*; periods
+        without jobs are present with 0.
+    """
+    d = durations(df, statuses=statuses)
+    cols = _by_list(d, by)
+    keys = _groupable(d, cols)
+    if d.empty:
+        return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="modified"))
+    table = (d.groupby([pd.Grouper(key="modified", freq=freq), keys[cols[0]]], observed=True)
+             .size().unstack(fill_value=0))
+    full = pd.date_range(table.index.min(), table.index.max(), freq=freq, name="modified")
+    table = table.reindex(full, fill_value=0).astype("int64")
+    if by == "status":
+        table = table[[s for s in STATUSES if s in table.columns] + [c for c in table.columns if c not in STATUSES]]
+    table.columns.name = by
+    return table
+
+
+def failure_rate(df: pd.DataFrame, by: By) -> pd.DataFrame:
+    """Failure rate of finished jobs per group.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A job frame.
+    by : column name or list of names
+
+    Returns
+    -------
+    DataFrame
+        ``finished``, ``failed``, ``completed`` and ``failure_rate``
+        (failed / finished) per group, highest rate first.
+    """
+    d = durations(df)
+    cols = _by_list(d, by)
+    if not cols:
+        raise ValueError("failure_rate needs a column to group by, e.g. 'worker_key'")
+    keys = _groupable(d, cols)
+    status = _status(d)
+    g = pd.DataFrame({"failed": (status == "FAILED").astype("int64"),
+                      "completed": (status == "COMPLETED").astype("int64")}, index=d.index)
+    out = g.groupby([keys[c] for c in cols], dropna=False, observed=True).sum()
+    out.insert(0, "finished", out["failed"] + out["completed"])
+    out["failure_rate"] = out["failed"] / out["finished"]
+    return out.sort_values(["failure_rate", "finished"], ascending=[False, False], kind="stable")
+
+
+def _introspect_columns(df: pd.DataFrame, max_values: int) -> list[Hashable]:
+    cols = []
+    for c in df.columns:
+        if not (isinstance(c, str) and c.startswith("job_spec.")):
+            continue
+        s = df[c]
+        if s.dtype == object and not s.dropna().map(lambda v: isinstance(v, Hashable)).all():
+            continue
+        n = s.nunique(dropna=True)
+        if 0 < n <= max_values and n <= s.count() / 2:  # values that repeat, not per-job ids or dirs
+            cols.append(c)
+    return cols
+
+
+def introspect(df: pd.DataFrame, columns: Sequence[Hashable] | None = None, *, min_failed: int = 1,
+               max_values: int = 50) -> pd.DataFrame:
+    """Which field values are over-represented among FAILED jobs compared with COMPLETED ones.
+
+    FireWorks' "introspect" idea: for every (column, value), the share of failed
+    jobs having it is compared with the share of completed jobs having it; a
+    *lift* well above 1 points at a cause.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A job frame.
+    columns : list of column names, optional
+        Columns to examine; default every ``job_spec.*`` column with at most
+        *max_values* distinct values, each seen on average at least twice
+        (per-job values such as directories explain nothing).
+    min_failed : int
+        Leave out values seen in fewer failed jobs.
+    max_values : int
+        Cardinality limit for the default columns (keys and paths are not causes).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``column, value, failed, completed, failed_share, completed_share,
+        lift, failure_rate``, ranked by lift then failed count. ``failed_share``
+        is the fraction of failed jobs with this value; ``lift`` is
+        ``failed_share / completed_share`` (inf when no completed job has it);
+        ``failure_rate`` is failed / (failed + completed) among jobs with it.
+    """
+    d = durations(df)
+    cols = list(columns) if columns is not None else _introspect_columns(d, max_values)
+    _by_list(d, cols)
+    status = _status(d)
+    failed, completed = d[status == "FAILED"], d[status == "COMPLETED"]
+    n_failed, n_completed = len(failed), len(completed)
+    rows = []
+    for c in cols:
+        fc = _groupable(failed, [c])[c].value_counts(dropna=True)
+        cc = _groupable(completed, [c])[c].value_counts(dropna=True)
+        for value in fc.index.union(cc.index, sort=False):
+            nf, nc = int(fc.get(value, 0)), int(cc.get(value, 0))
+            if nf < min_failed:
+                continue
+            rows.append({"column": c, "value": value, "failed": nf, "completed": nc})
+    out = pd.DataFrame(rows, columns=["column", "value", "failed", "completed"])
+    out["failed"] = out["failed"].astype("int64")
+    out["completed"] = out["completed"].astype("int64")
+    out["failed_share"] = out["failed"] / n_failed if n_failed else float("nan")
+    out["completed_share"] = out["completed"] / n_completed if n_completed else float("nan")
+    out["lift"] = out["failed_share"] / out["completed_share"]
+    out["failure_rate"] = out["failed"] / (out["failed"] + out["completed"])
+    return out.sort_values(["lift", "failed"], ascending=[False, False], kind="stable").reset_index(drop=True)
+
+
+# -- errors -------------------------------------------------------------------------------------
+_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
+_HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
+_PATH = re.compile(r"(?<![\w.])(?:~|\.{1,2})?(?:/[\w.\-@+]+)+/?")
+_ID = re.compile(r"\b[A-Za-z]+\d{3,}\b")
+_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])|(?<![\w.])\.\d+\b")
+
+
+def normalize_error(line: str) -> str:
+    """Replace the parts of an error message that vary between occurrences.
+
+    UUIDs become ``<uuid>``, hex numbers ``<hex>``, file paths ``<path>``,
+    names ending in three or more digits (hosts such as ``cn0421``) ``<id>``,
+    and standalone numbers ``<n>``; words with digits inside (``b3lyp``,
+    ``def2-svp``) are kept.
+    """
+    line = _UUID.sub("<uuid>", line)
+    line = _HEX.sub("<hex>", line)
+    line = _PATH.sub("<path>", line)
+    line = _ID.sub("<id>", line)
+    line = _NUMBER.sub("<n>", line)
+    return " ".join(line.split())
+
+
+def last_error_line(errors: Any) -> str | None:
+    """Return the last non-blank line of a job's last error, or None.
+
+    *errors* is what a job's ``errors`` field holds: a traceback string, a list
+    of them (one per attempt; the last is used), or dicts with a
+    ``'traceback'``, ``'error'`` or ``'message'`` entry.
+    """
+    if errors is None or (isinstance(errors, float) and errors != errors):
+        return None
+    if isinstance(errors, (list, tuple)):
+        if not errors:
+            return None
+        errors = errors[-1]
+    if isinstance(errors, dict):
+        errors = next((errors[k] for k in ("traceback", "error", "message") if errors.get(k)), str(errors))
+    lines = [ln.strip() for ln in str(errors).splitlines() if ln.strip()]
+    return lines[-1] if lines else None
+
+
+def recurring_errors(df: pd.DataFrame, *, column: str = "errors", examples: int = 3) -> pd.DataFrame:
+    """The recurring error messages: last traceback line of each job's last error, normalized.
+
+    Parameters
+    ----------
+    df : DataFrame
+        A job frame with an ``errors`` column (e.g. the FAILED jobs).
+    column : str
+        The column holding the errors.
+    examples : int
+        How many example job keys to list per message.
+
+    Returns
+    -------
+    DataFrame
+        ``error`` (normalized), ``count``, ``share`` (of jobs with an error),
+        ``example`` (one raw last line) and ``example_keys`` (list), most frequent
+        first.
+    """
+    _require(df, "key", column)
+    last = df[column].map(last_error_line)
+    has = last.notna()
+    d = pd.DataFrame({"key": df.loc[has, "key"], "raw": last[has].astype(str)})
+    d["error"] = d["raw"].map(normalize_error)
+    g = d.groupby("error", sort=False)
+    out = pd.DataFrame({
+        "count": g.size().astype("int64"),
+        "example": g["raw"].first(),
+        "example_keys": g["key"].agg(lambda s: list(s.iloc[:examples])),
+    })
+    out.insert(1, "share", out["count"] / max(int(has.sum()), 1))
+    out = out.sort_values("count", ascending=False, kind="stable").reset_index()
+    return out
+
+
+# -- plots --------------------------------------------------------------------------------------
+def plot_status_counts(df: pd.DataFrame, by: By = None, *, normalize: bool = False, ax: Axes | None = None,
+                       **kwargs: Any) -> Axes:
+    """Bar chart of :func:`status_counts` (stacked per group with *by*); returns the Axes."""
+    table = status_counts(df, by, normalize=normalize).drop(columns="total")
+    kw = {"kind": "barh" if by is not None else "bar", "stacked": True, "ax": ax, "rot": 0, **kwargs}
+    axes = table.plot(**kw)
+    axes.set_xlabel("share of jobs" if normalize and by is not None else ("jobs" if by is not None else ""))
+    if by is None:
+        axes.set_ylabel("share of jobs" if normalize else "jobs")
+    axes.set_title("Jobs by status" + (f" and {by}" if by is not None else ""))
+    return axes
+
+
+def plot_durations(df: pd.DataFrame, by: By = None, *, unit: str = "min", ax: Axes | None = None,
+                   **kwargs: Any) -> Axes:
+    """Box plot of finished jobs' durations in *unit* (``'s'``, ``'min'``, ``'h'``), per group; returns the Axes."""
+    d = durations(df)
+    cols = _by_list(d, by)
+    values = d["duration"] / pd.Timedelta(1, unit=unit)
+    if cols:
+        keys = _groupable(d, cols)
+        label = keys[cols].astype(str).agg(" / ".join, axis=1) if len(cols) > 1 else keys[cols[0]].astype(str)
+        frame = pd.DataFrame({"duration": values, "group": label})
+        axes = frame.plot.box(by="group", column="duration", ax=ax, **kwargs)
+        axes = axes if not hasattr(axes, "__len__") else axes.iloc[0] if hasattr(axes, "iloc") else axes[0]
+        axes.set_xlabel(" / ".join(map(str, cols)))
+    else:
+        axes = values.rename("duration").plot.box(ax=ax, **kwargs)
+    axes.set_ylabel(f"created → modified ({unit})")
+    axes.set_title("Durations of finished jobs")
+    return axes
+
+
+def plot_throughput(df: pd.DataFrame, freq: str = "D", *, by: str = "status", ax: Axes | None = None,
+                    **kwargs: Any) -> Axes:
+    """Stacked area chart of :func:`throughput`; returns the Axes."""
+    table = throughput(df, freq, by=by)
+    axes = table.plot.area(ax=ax, **{"linewidth": 0, **kwargs})
+    axes.set_ylabel(f"jobs finished per {freq}")
+    axes.set_title("Throughput")
+    return axes
+
+
+def plot_failure_rate(df: pd.DataFrame, by: By, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
+    """Horizontal bars of :func:`failure_rate` per group; returns the Axes."""
+    table = failure_rate(df, by).iloc[::-1]
+    index = table.index.map(lambda v: " / ".join(map(str, v)) if isinstance(v, tuple) else str(v))
+    axes = table["failure_rate"].set_axis(index).plot.barh(ax=ax, **kwargs)
+    axes.set_xlabel("failed / finished")
+    axes.set_title(f"Failure rate by {by}")
+    return axes
