@@ -50,8 +50,10 @@ instead, giving the same frame.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import sqlite3
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -158,22 +160,27 @@ def _infer_series(values: Sequence[Any]) -> pd.Series:
 
 def _column_series(kind: str, values: Sequence[Any]) -> pd.Series:
     """A non-JSON column of a declared kind; values that do not fit keep their Python values."""
+    if kind in ("BLOB", "NUMERIC"):
+        return _infer_series(values) if kind == "NUMERIC" else _object_series(values)
     try:
-        if kind in ("TEXT", "STATUS"):
-            return pd.Series(pa.array(values, pa.string()).to_pandas(types_mapper=_ARROW_PANDAS.get))
-        if kind == "INTEGER":
-            if not any(v.__class__ is float for v in values):
-                return pd.Series(pa.array(values, pa.int64()).to_pandas(types_mapper=_ARROW_PANDAS.get))
-        elif kind == "FLOAT":
-            return pd.Series(pa.array(values, pa.float64()).to_numpy(zero_copy_only=False))
-        elif kind == "TIME":
-            seconds = pa.array(values, pa.float64()).to_numpy(zero_copy_only=False)
-            return pd.Series(pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]"))
-        elif kind == "NUMERIC":
-            return _infer_series(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError):
-        pass
-    return _object_series(values)
+        arr = pa.array(values)  # pyarrow's own inference refuses mixed types (a cast would not)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return _object_series(values)
+    t = arr.type
+    if pa.types.is_null(t):
+        arr = arr.cast({"TEXT": pa.string(), "STATUS": pa.string(), "INTEGER": pa.int64()}.get(kind, pa.float64()))
+    elif kind in ("TEXT", "STATUS") and not pa.types.is_string(t):
+        return _object_series(values)
+    elif kind == "INTEGER" and not pa.types.is_int64(t):
+        return _object_series(values)
+    elif kind in ("FLOAT", "TIME") and not (pa.types.is_int64(t) or pa.types.is_float64(t)):
+        return _object_series(values)
+    if kind == "FLOAT":
+        return pd.Series(arr.cast(pa.float64()).to_numpy(zero_copy_only=False))
+    if kind == "TIME":
+        seconds = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return pd.Series(pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]"))
+    return pd.Series(arr.to_pandas(types_mapper=_ARROW_PANDAS.get))
 
 
 # -- JSON -----------------------------------------------------------------------------------
@@ -230,19 +237,34 @@ def _faithful(t: pa.DataType) -> bool:
     """Whether pyarrow's value of this JSON type converts back to what json.loads gives."""
     if t in _ARROW_PANDAS or pa.types.is_null(t) or pa.types.is_float64(t):
         return True
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return _faithful(t.value_type)
+    if pa.types.is_list(t):
+        # Not lists of nulls: pyarrow (26) fails to convert list<null> to Python.
+        return not pa.types.is_null(t.value_type) and _faithful(t.value_type)
     return False  # timestamps parsed from strings, objects inside lists, ...
 
 
+def _valid(arr: pa.ChunkedArray) -> bool:
+    if not pa.types.is_list(arr.type):
+        return True
+    try:
+        arr.validate(full=True)
+    except pa.ArrowInvalid:
+        return False  # pyarrow (26) builds broken lists from JSON lists holding null
+    return True
+
+
 def _arrow_leaf(arr: pa.ChunkedArray) -> pd.Series | None:
-    t = arr.type
-    if pa.types.is_float64(t):
-        top = pc.max(pc.abs(arr)).as_py()
+    """A leaf column parsed by pyarrow, or None if json.loads must give its values."""
+    numbers = arr
+    while pa.types.is_list(numbers.type):
+        numbers = pc.list_flatten(numbers)
+    if pa.types.is_float64(numbers.type):
+        top = pc.max(pc.abs(numbers)).as_py()
         if top is not None and top >= 2.0**63:
             return None  # maybe an integer beyond 64 bits, which json.loads keeps exact
+    if pa.types.is_float64(arr.type):
         return pd.Series(arr.to_numpy())
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_null(t):
+    if pa.types.is_list(arr.type) or pa.types.is_null(arr.type):
         return _object_series(arr.to_pylist())
     return pd.Series(arr.to_pandas(types_mapper=_ARROW_PANDAS.get))
 
@@ -301,7 +323,7 @@ def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: 
                 walk((*path, f.name), child)
             return
         series = None
-        if _faithful(arr.type):
+        if _faithful(arr.type) and _valid(arr):
             series = _arrow_leaf(arr if take is None else arr.take(take))
         out.append((path, python_leaf(path) if series is None else series))
 
@@ -311,24 +333,65 @@ def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: 
 
 
 # -- frames ---------------------------------------------------------------------------------
-def _assemble(pairs: Iterable[tuple[Path, pd.Series]], start: int) -> pd.DataFrame:
+Paths = dict[str, Path]
+
+
+def _tree_order(path_groups: Iterable[Iterable[Path]]) -> list[Path]:
+    """Order column paths as a walk of their key tree: each key where first seen, children after it."""
+    tree: dict[str, list] = {}  # key -> [children, is a column]
+    for paths in path_groups:
+        for path in paths:
+            node = tree
+            for k in path[:-1]:
+                node = node.setdefault(k, [{}, False])[0]
+            node.setdefault(path[-1], [{}, False])[1] = True
+    out: list[Path] = []
+
+    def walk(node: dict[str, list], prefix: Path) -> None:
+        for k, (children, is_column) in node.items():
+            p = (*prefix, k)
+            if is_column:
+                out.append(p)
+            walk(children, p)
+
+    walk(tree, ())
+    return out
+
+
+def _check_clash(paths: Paths, name: str, path: Path) -> bool:
+    """Record *path* as column *name*; False if already there (same path), raise if a different path."""
+    known = paths.get(name)
+    if known is None:
+        paths[name] = path
+        return True
+    if known == path:
+        return False  # the same JSON path reached twice holds the same values
+    raise ColumnClashError(
+        f"two values would both be column {name!r}: {_describe(known)} and {_describe(path)}; "
+        "nothing was overwritten. Use expand_json=False, or select fields that avoid one of them")
+
+
+def _ordered(names: Iterable[str], paths: Paths, path_groups: Iterable[Iterable[Path]]) -> list[str]:
+    by_path = {p: n for n, p in paths.items()}
+    order = [by_path[p] for p in _tree_order(path_groups) if p in by_path]
+    order += [n for n in names if n not in order]
+    if "key" in order:
+        order.remove("key")
+        order.insert(0, "key")
+    return order
+
+
+def _assemble(pairs: Iterable[tuple[Path, pd.Series]], start: int) -> tuple[pd.DataFrame, Paths]:
     columns: dict[str, pd.Series] = {}
-    paths: dict[str, Path] = {}
+    paths: Paths = {}
     for path, series in pairs:
         name = ".".join(path)
-        if name in paths:
-            if paths[name] == path:
-                continue  # the same JSON path reached twice holds the same values
-            raise ColumnClashError(
-                f"two values would both be column {name!r}: {_describe(paths[name])} and {_describe(path)}; "
-                "nothing was overwritten. Use expand_json=False, or select fields that avoid one of them")
-        paths[name] = path
-        columns[name] = series
-    if "key" in columns:
-        columns = {"key": columns.pop("key"), **columns}
-    frame = pd.DataFrame(columns, copy=False)
+        if _check_clash(paths, name, path):
+            columns[name] = series
+    order = _ordered(columns, paths, [paths.values()])
+    frame = pd.DataFrame({n: columns[n] for n in order}, copy=False)
     frame.index = pd.RangeIndex(start, start + len(frame))
-    return frame
+    return frame, paths
 
 
 def _describe(path: Path) -> str:
@@ -338,7 +401,7 @@ def _describe(path: Path) -> str:
 
 
 def _chunk_frame(names: Sequence[str], columns: Sequence[Sequence[Any]], kinds: Mapping[str, str], *,
-                 parsed: bool, expand_json: bool, table: str, start: int = 0) -> pd.DataFrame:
+                 parsed: bool, expand_json: bool, table: str, start: int = 0) -> tuple[pd.DataFrame, Paths]:
     """Build one frame from column-wise values (JSON as text, or already *parsed*)."""
     n = len(columns[0]) if columns else 0
     keys = columns[names.index("key")] if "key" in names else range(start, start + n)
@@ -392,24 +455,30 @@ def _conform(frame: pd.DataFrame, dtypes: Mapping[str, Any]) -> pd.DataFrame:
             out[name] = pd.Series(pd.array([None] * len(frame), dtype=dtype), index=frame.index)
         elif frame[name].dtype != dtype:
             col = frame[name]
-            out[name] = col.astype(object).where(col.notna(), None) if dtype == object else col.astype(dtype)
+            out[name] = (col.astype(object).where(col.notna(), None) if pd.api.types.is_object_dtype(dtype)
+                         else col.astype(dtype))
         else:
             out[name] = frame[name]
     return pd.DataFrame(out, index=frame.index, copy=False)
 
 
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Concatenate chunk frames, giving each column one dtype (as if read in one piece)."""
+def _concat(chunks: list[tuple[pd.DataFrame, Paths]]) -> pd.DataFrame:
+    """Concatenate chunk frames, giving each column one dtype and place (as if read in one piece)."""
+    frames = [f for f, _ in chunks]
     if len(frames) == 1:
         return frames[0]
-    dtypes: dict[str, list[Any]] = {}
+    paths: Paths = {}
+    for _, chunk_paths in chunks:
+        for name, path in chunk_paths.items():
+            _check_clash(paths, name, path)
+    dtypes: dict[str, list[Any]] = {name: [] for name in paths}
     for f in frames:
         for name, col in f.items():
-            found = dtypes.setdefault(name, [])
             # An all-missing object column (a key only ever null in this chunk) takes any dtype.
             if not (col.dtype == object and col.isna().all()):
-                found.append(col.dtype)
-    target = {name: _common_dtype(ds) if ds else np.dtype(object) for name, ds in dtypes.items()}
+                dtypes[name].append(col.dtype)
+    order = _ordered(paths, paths, [p.values() for _, p in chunks])
+    target = {name: _common_dtype(dtypes[name]) if dtypes[name] else np.dtype(object) for name in order}
     if any(list(f.columns) != list(target) or f.dtypes.tolist() != list(target.values()) for f in frames):
         frames = [_conform(f, target) for f in frames]
     return pd.concat(frames)
@@ -454,7 +523,7 @@ def to_frame(records: Iterable[Mapping[str, Any]], fields: Any, *, expand_json: 
     for name in names:
         _kind_of(name, kinds)
     columns = [[rec.get(name) for rec in records] for name in names]
-    frame = _chunk_frame(list(names), columns, kinds, parsed=True, expand_json=expand_json, table="records")
+    frame, _ = _chunk_frame(list(names), columns, kinds, parsed=True, expand_json=expand_json, table="records")
     return _set_status(frame)
 
 
@@ -475,7 +544,8 @@ def _read(dao: SqliteDAO, ent_type: str | None, query: Any, chunksize: int
             while rows := cursor.fetchmany(chunksize):
                 yield rows
         finally:
-            cursor.close()
+            with contextlib.suppress(sqlite3.ProgrammingError):  # the DAO may have closed the connection
+                cursor.close()
 
     return orm, select, batches()
 
@@ -514,12 +584,13 @@ def query_ents_df(dao: SqliteDAO, ent_type: str | None, query: Any = None, *,
     """
     orm, select, batches = _read(dao, ent_type, query, READ_CHUNK)
     kinds = _kinds(orm.columns)
-    frames = []
+    frames: list[tuple[pd.DataFrame, Paths]] = []
     start = 0
-    for rows in batches:
-        frames.append(_chunk_frame(select.names, _rows_to_columns(rows, len(select.names)), kinds,
-                                   parsed=False, expand_json=expand_json, table=orm.table, start=start))
-        start += len(rows)
+    with contextlib.closing(batches):
+        for rows in batches:
+            frames.append(_chunk_frame(select.names, _rows_to_columns(rows, len(select.names)), kinds,
+                                       parsed=False, expand_json=expand_json, table=orm.table, start=start))
+            start += len(rows)
     if not frames:
         frames = [_chunk_frame(select.names, [() for _ in select.names], kinds, parsed=False,
                                expand_json=expand_json, table=orm.table)]
@@ -590,17 +661,21 @@ def iter_ents_df(dao: SqliteDAO, ent_type: str | None, query: Any = None, *, chu
 
 def _iter_chunks(table: str, select: _query.Select, kinds: Mapping[str, str], batches: Iterator[list[tuple]],
                  expand_json: bool, categories: list[Any] | None, bar: Any) -> Iterator[pd.DataFrame]:
-    seen: dict[str, Any] = {}
+    seen: Paths = {}
+    dtypes: dict[str, Any] = {}
     start = 0
     try:
         for rows in batches:
-            frame = _chunk_frame(select.names, _rows_to_columns(rows, len(select.names)), kinds, parsed=False,
-                                 expand_json=expand_json, table=table, start=start)
+            frame, paths = _chunk_frame(select.names, _rows_to_columns(rows, len(select.names)), kinds,
+                                        parsed=False, expand_json=expand_json, table=table, start=start)
             frame = _set_status(frame, categories)
-            for name, dtype in frame.dtypes.items():
-                seen.setdefault(name, dtype)
-            if list(frame.columns) != list(seen):
-                frame = _conform(frame, {**seen, **{n: d for n, d in frame.dtypes.items() if n in seen}})
+            groups = [list(seen.values()), list(paths.values())]
+            for name, path in paths.items():
+                _check_clash(seen, name, path)
+            dtypes.update(frame.dtypes.items())  # a column keeps the dtype it last had
+            order = _ordered(seen, seen, groups)
+            if list(frame.columns) != order:
+                frame = _conform(frame, {name: dtypes[name] for name in order})
             start += len(rows)
             if bar is not None:
                 bar.update(len(rows))
