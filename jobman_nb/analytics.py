@@ -141,7 +141,7 @@ def durations(df: pd.DataFrame, *, statuses: Sequence[str] = FINISHED) -> pd.Dat
 
 
 def duration_quantiles(df: pd.DataFrame, by: By = None, *, q: Sequence[float] = (0.5, 0.9, 0.99),
-                       statuses: Sequence[str] = FINISHED) -> pd.DataFrame:
+                       statuses: Sequence[str] = FINISHED, round_to: str | None = None) -> pd.DataFrame:
     """Duration statistics of finished jobs, overall or per group.
 
     Parameters
@@ -153,6 +153,8 @@ def duration_quantiles(df: pd.DataFrame, by: By = None, *, q: Sequence[float] = 
         Quantiles to report, each in [0, 1].
     statuses : list of str
         Which jobs count as finished.
+    round_to : str, optional
+        Round the Timedeltas to this resolution (e.g. ``'s'``), for display.
 
     Returns
     -------
@@ -179,6 +181,8 @@ def duration_quantiles(df: pd.DataFrame, by: By = None, *, q: Sequence[float] = 
     out["count"] = out["count"].astype("int64")
     for c in out.columns.drop("count"):
         out[c] = pd.to_timedelta(out[c])
+        if round_to is not None:
+            out[c] = out[c].dt.round(round_to)
     return out.sort_values("count", ascending=False, kind="stable") if cols else out
 
 
@@ -405,6 +409,8 @@ def plot_status_counts(df: pd.DataFrame, by: By = None, *, normalize: bool = Fal
     if by is None:
         axes.set_ylabel("share of jobs" if normalize else "jobs")
     axes.set_title("Jobs by status" + (f" and {by}" if by is not None else ""))
+    if by is not None:  # beside the bars, which fill the width
+        axes.legend(title="status", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return axes
 
 

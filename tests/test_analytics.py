@@ -73,6 +73,8 @@ def test_durations_and_quantiles(df):
     allq = an.duration_quantiles(df)
     assert allq.loc["all", "max"] == pd.Timedelta(minutes=60)
     assert allq.loc["all", "min"] == pd.Timedelta(minutes=10)
+    rounded = an.duration_quantiles(df, round_to="h")
+    assert rounded.loc["all", "max"] == pd.Timedelta(hours=1)
     with pytest.raises(ValueError, match="quantiles"):
         an.duration_quantiles(df, q=(50,))
 
