@@ -13,6 +13,7 @@ import html
 import pprint
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -34,14 +35,15 @@ __all__ = ["QueryBuilder"]
 MAX_TABLE_ROWS = 200
 _DIRECTIONS = ("ASC", "DESC")
 _NO_ORDER = "(none)"
+_CODE_STYLE = ("margin: 0; padding: 6px 8px; background: #f7f7f7; font: 12px/1.4 monospace; "
+               "white-space: pre; user-select: text")
 _TABLE_CSS = """<style>
 .jobman-qb-scroll {max-height: 26em; overflow: auto; border: 1px solid #ddd; border-radius: 3px}
 .jobman-qb-table {border-collapse: collapse; font-size: 12px; font-family: monospace}
-.jobman-qb-table th, .jobman-qb-table td {padding: 3px 10px; text-align: left; white-space: nowrap;
+.jobman-qb-table th, .jobman-qb-table td {padding: 2px 10px; line-height: 1.5; text-align: left; white-space: nowrap;
   border-bottom: 1px solid #eee}
 .jobman-qb-table thead th {position: sticky; top: 0; background: #f3f5f8; border-bottom: 1px solid #ccc}
 .jobman-qb-table tbody tr:hover {background: #eef4ff}
-.jobman-qb-code {margin: 0; padding: 6px 8px; background: #f7f7f7; font-size: 12px; user-select: text}
 </style>"""
 
 
@@ -307,10 +309,10 @@ class QueryBuilder(widgets.VBox):
                        (self._message, "message"), (self._table, "result"), (self._code, "code")]:
             w.add_class(f"jobman-qb-{css}")
         label = widgets.HTML
-        where = getattr(self.dao, "path", None) or ":memory:"
+        where = str(getattr(self.dao, "path", None) or ":memory:")
         mode = " (read-only)" if getattr(self.dao, "read_only", False) else ""
-        title = label(f"<b>Query {html.escape(self.ent_type)}s</b> <span style='color:#777'>in "
-                      f"{html.escape(str(where))}{mode}</span>")
+        title = label(f"<b>Query {html.escape(self.ent_type)}s</b> <span style='color:#777' "
+                      f"title='{html.escape(where)}'>in {html.escape(Path(where).name)}{mode}</span>")
         self.children = (
             title,
             _box([label("match&nbsp;"), self._match, label("&nbsp;of these filters:")], "jobman-qb-match-row"),
@@ -543,6 +545,8 @@ class QueryBuilder(widgets.VBox):
             self._count_label.value = (f"<b>{offset + 1:,}–{offset + len(frame):,}</b> of <b>{count:,}</b> "
                                        f"matching {noun}")
             shown = frame.head(MAX_TABLE_ROWS)
+            first = [c for c in ("key", "status") if c in shown.columns]
+            shown = shown[[*first, *(c for c in shown.columns if c not in first)]]
             empty = [c for c in shown.columns if shown[c].isna().all()]
             shown = shown.drop(columns=empty).astype(object)
             table = shown.where(shown.notna(), "").to_html(index=False, border=0, classes="jobman-qb-table")
@@ -561,7 +565,8 @@ class QueryBuilder(widgets.VBox):
     def _code_html(query: Query) -> str:
         code = "query = " + pprint.pformat(query, sort_dicts=False, width=100)
         return (f"<details open><summary style='color:#555'>query dict (copy into code, or use "
-                f"<code>builder.query</code>)</summary><pre class='jobman-qb-code'>{html.escape(code)}"
+                f"<code>builder.query</code>)</summary><pre class='jobman-qb-code-text' style='{_CODE_STYLE}'>"
+                f"{html.escape(code)}"
                 f"</pre></details>")
 
     # -- handlers -------------------------------------------------------------------------
