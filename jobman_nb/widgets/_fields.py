@@ -149,7 +149,7 @@ def sample_json_paths(connection: sqlite3.Connection, table: str, column: str,
         keys = path_keys(fullkey)
         if keys:
             specs.append(FieldSpec(".".join([column, *keys]), _path_kind(set(types.split(",")))))
-    return specs
+    return sorted(specs, key=lambda s: s.name)
 
 
 # SQLite writes a key in a fullkey bare, or "quoted" when it is not a plain identifier.
