@@ -1,0 +1,114 @@
+"""Parse the CLI's ``--where`` / ``--order`` expressions into query-dict parts.
+
+``--where`` takes ``FIELD OP VALUE``: ``status=FAILED``,
+``job_spec.resources.cpus>=4``, ``status!=COMPLETED``,
+``worker_key in cpu_w,gpu_w``, ``errors is null``, ``source_tag like foo%``,
+``created between 1767571200,1767657600``. Word operators (``in``, ``like``,
+``glob``, ``between``, ``is``) take ``not`` (``not in``, ``is not``). Values
+that look like numbers, ``true``/``false`` or ``null`` become those; quote a
+value (``'4'``) to keep it a string. Only the shape is checked here; field
+names and operators are validated against the schema by the DAO.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .errors import QueryError
+
+__all__ = ["parse_where", "parse_order", "parse_value"]
+
+_SYMBOL_OPS = ("<=", ">=", "==", "!=", "<>", "=", "<", ">")
+_WORD_OP = r"(?:not\s+)?(?:in|like|glob|between)|is\s+not|is"
+_EXPR = re.compile(
+    r"\s*(?P<field>[^\s<>=!]+?)\s*"
+    rf"(?:(?P<symbol>{'|'.join(map(re.escape, _SYMBOL_OPS))})|\s(?P<word>{_WORD_OP})(?=\s|$))"
+    r"\s*(?P<value>.*?)\s*\Z",
+    re.IGNORECASE | re.DOTALL)
+_INT = re.compile(r"[+-]?\d+\Z")
+_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?\Z")
+_CONSTANTS = {"null": None, "none": None, "true": True, "false": False}
+
+
+def parse_value(text: str) -> Any:
+    """Return *text* as an int, float, bool or None where it looks like one, else as a string.
+
+    A value in single or double quotes is always the string inside them.
+    """
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    if text.lower() in _CONSTANTS:
+        return _CONSTANTS[text.lower()]
+    if _INT.match(text):
+        return int(text)
+    if _FLOAT.match(text):
+        return float(text)
+    return text
+
+
+def _split_list(text: str) -> list[str]:
+    # Commas split, except inside quotes: "a,b" stays one value.
+    return [m.group(1) for m in re.finditer(r"""\s*('[^']*'|"[^"]*"|[^,]+)""", text) if m.group(1).strip()]
+
+
+def parse_where(expr: str) -> dict[str, Any]:
+    """Return the query-dict filter for one ``--where`` expression.
+
+    Parameters
+    ----------
+    expr : str
+        ``FIELD OP VALUE``, e.g. ``'status=FAILED'`` or ``'worker_key in cpu_w,gpu_w'``.
+
+    Returns
+    -------
+    dict
+        ``{'field': ..., 'op': ..., 'arg': ...}``.
+
+    Raises
+    ------
+    QueryError
+        If *expr* is not of that form, or the value does not fit the operator.
+    """
+    if not isinstance(expr, str):
+        raise QueryError(f"--where: expected a string like 'status=FAILED', got {expr!r}")
+    m = _EXPR.match(expr)
+    if not m:
+        raise QueryError(f"--where {expr!r}: expected FIELD OP VALUE, e.g. 'status=FAILED', "
+                         f"'job_spec.resources.cpus>=4', 'worker_key in a,b', 'errors is null'; "
+                         f"operators: {' '.join(_SYMBOL_OPS)} in like glob between is (and 'not ...')")
+    field, value = m.group("field"), m.group("value")
+    op = m.group("symbol") or " ".join(m.group("word").upper().split())
+    negate = op.startswith("NOT ")
+    base = op[4:] if negate else op
+    if base in ("IN", "BETWEEN"):
+        items = [parse_value(v) for v in _split_list(value)]
+        if base == "BETWEEN" and len(items) != 2:
+            raise QueryError(f"--where {expr!r}: between takes two values, LOW,HIGH")
+        if base == "IN" and not items:
+            raise QueryError(f"--where {expr!r}: in takes a comma-separated list of values")
+        arg: Any = items
+    elif value == "":
+        raise QueryError(f"--where {expr!r}: no value after {op.lower()!r}")
+    else:
+        arg = parse_value(value)
+    if base in ("IS", "IS NOT") and arg is not None:
+        raise QueryError(f"--where {expr!r}: 'is' / 'is not' compare with null only; use = or != for values")
+    return {"field": field, "op": ("!" + base) if negate else base, "arg": arg}
+
+
+def parse_order(expr: str) -> dict[str, str]:
+    """Return the query-dict order_by item for ``FIELD`` (ascending) or ``-FIELD`` (descending).
+
+    Raises
+    ------
+    QueryError
+        If no field is named.
+    """
+    text = expr.strip() if isinstance(expr, str) else ""
+    direction = "DESC" if text.startswith("-") else "ASC"
+    field = text.lstrip("+-").strip()
+    if not field:
+        raise QueryError(f"--order {expr!r}: name a field, e.g. 'created' or '-created' for newest first")
+    return {"field": field, "direction": direction}
