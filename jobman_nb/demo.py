@@ -422,8 +422,12 @@ class _Writer:
         self.tables[prefix + ent_type] += len(records)
         return len(records)
 
-    def close(self) -> None:
+    def close(self, *, finished: bool = False) -> None:
         if self.dao is not None:
+            if finished:
+                # Rollback-journal mode, as jobman leaves its files: read-only readers then
+                # need no -wal/-shm side files, so reading leaves the directory as it was.
+                self.dao.connection.execute("PRAGMA journal_mode=DELETE")
             self.dao.close()
         self.dao = None
 
@@ -440,6 +444,7 @@ def _write(h: _History, path: Path, bar: tqdm) -> dict[str, int]:
                     bar.update(pending.popleft().result())
             while pending:
                 bar.update(pending.popleft().result())
+            pool.submit(writer.close, finished=True).result()
         finally:
             for future in pending:
                 future.cancel()
