@@ -2,8 +2,14 @@
 
 The DAO layer (:mod:`jobman_nb.dao`) re-implements ``jobman.dao`` on
 sqlite-utils; query dicts are the shared language of the DAO, the frames, the
-widgets and the CLI.
+widgets and the CLI. Modules with heavier imports (``widgets`` needs
+ipywidgets, ``analytics`` matplotlib for its plots, ...) load on first use.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from .dao import (
     JOB_STATUSES,
@@ -14,6 +20,7 @@ from .dao import (
     WorkerSqliteDAO,
 )
 from .errors import (
+    CorruptRecordError,
     InsertError,
     IntegrityError,
     JobmanError,
@@ -22,8 +29,38 @@ from .errors import (
     SchemaError,
     UpdateError,
 )
+from .explore import JobDatabase, TableSet, open_db
 
 __version__ = "0.1.0"
+
+# name -> module that defines it, imported when first asked for
+_LAZY = {
+    "analytics": None,
+    "frames": None,
+    "demo": None,
+    "widgets": None,
+    "lineage": "lineage",
+    "batch_jobs": "lineage",
+    "find_stale_jobs": "stale",
+    "requeue": "stale",
+    "default_stale_age": "stale",
+    "to_frame": "frames",
+    "make_history": "demo",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'jobman_nb' has no attribute {name!r}")
+    module = importlib.import_module(f".{_LAZY[name] or name}", __name__)
+    value = module if _LAZY[name] is None else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "SqliteDAO",
@@ -32,6 +69,20 @@ __all__ = [
     "EngineSqliteDAO",
     "JOB_STATUSES",
     "STATUSES",
+    "open_db",
+    "JobDatabase",
+    "TableSet",
+    "lineage",
+    "batch_jobs",
+    "find_stale_jobs",
+    "requeue",
+    "default_stale_age",
+    "to_frame",
+    "make_history",
+    "analytics",
+    "frames",
+    "demo",
+    "widgets",
     "JobmanError",
     "QueryError",
     "SchemaError",
@@ -39,4 +90,5 @@ __all__ = [
     "IntegrityError",
     "UpdateError",
     "ReadOnlyError",
+    "CorruptRecordError",
 ]
