@@ -1,0 +1,32 @@
+"""The README's Python examples run, in order, against a demo history."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from jobman_nb.demo import make_history
+
+README = Path(__file__).parents[1] / "README.md"
+
+
+def _python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+
+
+def test_readme_has_examples():
+    assert len(_python_blocks()) >= 2
+
+
+def test_readme_examples_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    make_history("demo.sqlite", n_jobs=2_000, seed=0)
+    namespace: dict = {}
+    for i, block in enumerate(_python_blocks()):
+        try:
+            exec(compile(block, f"README.md python block {i}", "exec"), namespace)
+        except Exception as exc:  # pragma: no cover - the failure message is the point
+            pytest.fail(f"README python block {i} failed: {exc!r}\n{block}")
+    assert "did you mean 'status'" in capsys.readouterr().out
