@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from jobman_nb.demo import make_history
 
 README = Path(__file__).parents[1] / "README.md"
+DATA = Path(__file__).parent / "data"
 
 
 def _python_blocks() -> list[str]:
@@ -21,8 +23,11 @@ def test_readme_has_examples():
 
 
 def test_readme_examples_run(tmp_path, monkeypatch, capsys):
+    # the README's paths are relative to a clone: demo.sqlite and the shared fixture
     monkeypatch.chdir(tmp_path)
     make_history("demo.sqlite", n_jobs=2_000, seed=0)
+    (tmp_path / "tests").mkdir()
+    shutil.copytree(DATA, tmp_path / "tests" / "data")
     namespace: dict = {}
     for i, block in enumerate(_python_blocks()):
         try:
