@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from .jobs_dao_mixin import JobsDaoMixin
-from .sqlite_dao import SqliteDAO
+from .jobs_dao_mixin import PrefixedJobsDAO
 from .utils import Schema, TimestampedSchemaMixin, generate_key
 
 __all__ = ["EngineSqliteDAO"]
 
 
-class EngineSqliteDAO(JobsDaoMixin, SqliteDAO):
+class EngineSqliteDAO(PrefixedJobsDAO):
     """DAO for an engine's jobs.
 
     Parameters
@@ -30,8 +26,3 @@ class EngineSqliteDAO(JobsDaoMixin, SqliteDAO):
 
         key = {"type": "TEXT", "primary_key": True, "default": generate_key}
         status = {"type": "TEXT"}
-
-    def __init__(self, table_prefix: str | None = None, extra_job_fields: Mapping[str, Any] | None = None,
-                 **kwargs: Any) -> None:
-        fields = {**self.JobSchema.get_field_infos(), **(extra_job_fields or {})}
-        super().__init__(orm_specs=[{"name": "job", "fields": fields}], table_prefix=table_prefix, **kwargs)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import UpdateError
 from . import _query
 from .orm import Record
+from .sqlite_dao import SqliteDAO
+from .utils import Schema
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -150,3 +152,24 @@ class JobsDaoMixin:
     def generate_status_filter(self, status: str | None = None) -> dict[str, Any]:
         """Return the filter ``{'field': 'status', 'op': '=', 'arg': status}``."""
         return {"field": "status", "op": "=", "arg": status}
+
+
+class PrefixedJobsDAO(JobsDaoMixin, SqliteDAO):
+    """A worker's or an engine's DAO: its ``JobSchema`` plus ``extra_job_fields``, under a table prefix.
+
+    Parameters
+    ----------
+    table_prefix : str, optional
+        Prefix of the tables (jobman uses ``'_worker_<key>_'`` and ``'engine_<key>_'``).
+    extra_job_fields : dict, optional
+        More job fields, ``{name: field info}`` (e.g. an engine's remote status).
+    **kwargs
+        Passed to :class:`~jobman_nb.dao.sqlite_dao.SqliteDAO`.
+    """
+
+    JobSchema: type[Schema]
+
+    def __init__(self, table_prefix: str | None = None, extra_job_fields: Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
+        fields = {**self.JobSchema.get_field_infos(), **(extra_job_fields or {})}
+        super().__init__(orm_specs=[{"name": "job", "fields": fields}], table_prefix=table_prefix, **kwargs)

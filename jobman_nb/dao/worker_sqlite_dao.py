@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from .jobs_dao_mixin import JobsDaoMixin
-from .sqlite_dao import SqliteDAO
+from .jobs_dao_mixin import PrefixedJobsDAO
 from .utils import Schema, TimestampedSchemaMixin, generate_key
 
 __all__ = ["WorkerSqliteDAO"]
 
 
-class WorkerSqliteDAO(JobsDaoMixin, SqliteDAO):
+class WorkerSqliteDAO(PrefixedJobsDAO):
     """DAO for a worker's jobs.
 
     Parameters
@@ -36,8 +32,3 @@ class WorkerSqliteDAO(JobsDaoMixin, SqliteDAO):
         parent_batch_key = {"type": "TEXT", "doc": "If job is part of batch, the parent batch job's key."}
         engine_key = {"type": "TEXT", "doc": "Key for engine handling the job."}
         engine_meta = {"type": "JSON", "doc": "Metadata to retrieve related state from engine."}
-
-    def __init__(self, table_prefix: str | None = None, extra_job_fields: Mapping[str, Any] | None = None,
-                 **kwargs: Any) -> None:
-        fields = {**self.JobSchema.get_field_infos(), **(extra_job_fields or {})}
-        super().__init__(orm_specs=[{"name": "job", "fields": fields}], table_prefix=table_prefix, **kwargs)
