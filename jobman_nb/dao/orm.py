@@ -32,6 +32,9 @@ _PREFIX = re.compile(r"[A-Za-z0-9_]*\Z")
 #: Declared types a field may have ('JSON' is stored as TEXT holding JSON text).
 FIELD_TYPES = ("TEXT", "INTEGER", "FLOAT", "REAL", "NUMERIC", "BLOB", "JSON")
 _INT64_MAX = 2**63 - 1
+# json.dumps(value, allow_nan=False) builds a JSONEncoder per call; one shared encoder gives
+# the same text without that cost (save_jobs spends most of its time serializing JSON).
+_ENCODE = _json.JSONEncoder(allow_nan=False).encode
 
 
 def raw_connection(connection: Connection) -> sqlite3.Connection:
@@ -241,7 +244,8 @@ class ORM:
                 default, auto = (partial(float, now) if auto is generate_timestamp else auto), None
             sql_type = self.columns[name]
             plan.append((name, default, auto, sql_type == "JSON", sql_type in ("FLOAT", "REAL")))
-        dumps = self._dumps
+        dumps = _ENCODE if self._dumps is _query.dumps else self._dumps
+        null = "null" if dumps is _ENCODE else None
         rows: list[tuple] = []
         records: list[Record] = []
         for i, obj in enumerate(objs):
@@ -257,6 +261,9 @@ class ORM:
                     value = now if auto is generate_timestamp else auto(record=rec)
                 rec[name] = value
                 if is_json:
+                    if value is None and null is not None:
+                        row.append(null)
+                        continue
                     try:
                         value = dumps(value)
                     except (TypeError, ValueError, RecursionError) as exc:
