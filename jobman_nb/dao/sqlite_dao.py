@@ -20,6 +20,7 @@ import sqlite_utils
 
 from ..errors import InsertError, IntegrityError, QueryError, ReadOnlyError, UpdateError
 from . import _query
+from . import history as _history
 from . import orm as _orm_module
 from .orm import ORM, Record
 from .utils import generate_key as _generate_key
@@ -76,6 +77,9 @@ class SqliteDAO:
     read_only : bool
         Open the file with SQLite's read-only mode: nothing is created or
         changed, and every write method raises :class:`~jobman_nb.errors.ReadOnlyError`.
+    history : bool
+        Record every status change of the job table in ``<prefix>job_event``
+        (calls :meth:`enable_history` after initializing).
 
     Attributes
     ----------
@@ -94,7 +98,7 @@ class SqliteDAO:
                  orm_specs: Sequence[Mapping[str, Any]] | None = None, table_prefix: str | None = None,
                  initialize: bool = True, logger: logging.Logger | None = None,
                  include_kvp_orm: bool = True, debug: bool | None = None, sqlite: ModuleType = sqlite3,
-                 orm: ModuleType = _orm_module, *, read_only: bool = False) -> None:
+                 orm: ModuleType = _orm_module, *, read_only: bool = False, history: bool = False) -> None:
         self.logger = logger or logging.getLogger(__name__)
         self.db_uri = db_uri
         self.path = parse_db_uri(db_uri)
@@ -110,6 +114,8 @@ class SqliteDAO:
         self._db: sqlite_utils.Database | None = None
         if initialize and not read_only:
             self.initialize()
+        if history:
+            self.enable_history()
 
     def _generate_orms(self, orm_specs: Sequence[Mapping[str, Any]] | None, table_prefix: str | None,
                        include_kvp_orm: bool) -> dict[str, ORM]:
@@ -404,6 +410,66 @@ class SqliteDAO:
     def query_kvps_df(self, query: Query | None = None) -> pd.DataFrame:
         """Return the kvps matching *query* as a DataFrame (``value`` holds the parsed values)."""
         return self.query_ents_df("kvp", query, expand_json=False)
+
+    # -- job history (jobman_nb.dao.history) ------------------------------------------------
+    def _job_orm_for_history(self) -> ORM:
+        if "job" not in self.orms:
+            raise QueryError(f"job history needs a 'job' entity type; this DAO has {', '.join(map(repr, self.orms))}")
+        return self.orms["job"]
+
+    def enable_history(self) -> None:
+        """Record every status change of the job table in ``<prefix>job_event``, written by SQLite triggers.
+
+        Creates the event table, its index and the triggers, and snapshots the
+        jobs already present, in one transaction; idempotent. Writers that do
+        not know about the history (jobman 0.0.1, raw SQL, other processes)
+        are recorded too. See :mod:`jobman_nb.dao.history` for the rules.
+
+        Raises
+        ------
+        ReadOnlyError
+            If the DAO is read-only.
+        SchemaError
+            If the job table does not exist yet.
+        """
+        self._check_writable()
+        orm = self._job_orm_for_history()
+        with self.transaction() as conn:
+            _history.enable(conn, orm)
+
+    def disable_history(self) -> None:
+        """Drop the history triggers; the recorded events stay.
+
+        Raises
+        ------
+        ReadOnlyError
+            If the DAO is read-only.
+        """
+        self._check_writable()
+        orm = self._job_orm_for_history()
+        with self.transaction() as conn:
+            _history.disable(conn, orm)
+
+    @property
+    def history_enabled(self) -> bool:
+        """Whether the job table's history triggers exist (whoever created them)."""
+        return _history.is_enabled(self.connection, self._job_orm_for_history().table)
+
+    def query_events(self, query: Query | None = None) -> list[Record]:
+        """Return the job events matching a query dict over ``key, job_key, old_status, new_status, time``.
+
+        Raises
+        ------
+        QueryError
+            If the query is malformed or the file has no event table.
+        """
+        return _history.query_events(self.connection, self._job_orm_for_history(), query)
+
+    def query_events_df(self, query: Query | None = None) -> pd.DataFrame:
+        """Return the matching job events as a DataFrame (see :func:`jobman_nb.timeline.events_frame`)."""
+        from .. import timeline
+
+        return timeline.events_frame(self.query_events(query))
 
     # -- key/value pairs ------------------------------------------------------------------
     def create_kvp(self, kvp: Mapping[str, Any] | None = None) -> Record:

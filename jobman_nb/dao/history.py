@@ -1,0 +1,211 @@
+"""Job history: every status transition of a job table, recorded by SQLite triggers.
+
+History is opt-in. :func:`enable` adds, in one transaction, a ``<prefix>job_event``
+table and three triggers on the ``<prefix>job`` table, so every writer is
+recorded, whichever process or library it is (jobman 0.0.1, jobman_nb, raw SQL):
+
+``<prefix>job_event``
+    ``key`` (INTEGER PRIMARY KEY, increasing in write order), ``job_key``,
+    ``old_status`` (NULL: the job did not exist), ``new_status`` (NULL: the job
+    was deleted) and ``time`` (float seconds since the epoch, like ``created``
+    and ``modified``).
+
+Triggers (``<prefix>job_event_on_insert``, ``..._on_update``, ``..._on_delete``):
+
+- AFTER UPDATE OF status, when the status really changes: ``OLD.status`` →
+  ``NEW.status``. jobman_nb saves with an upsert (``INSERT ... ON CONFLICT DO
+  UPDATE``), so saving over an existing job lands here too.
+- AFTER INSERT: the old status is the ``new_status`` of the job's last event
+  (NULL if it has none), and a row is written only if the status differs.
+  jobman 0.0.1 saves with ``INSERT OR REPLACE``; with ``recursive_triggers``
+  off (SQLite's default) the replaced row is deleted without firing DELETE
+  triggers, so the last event is the only place its status is still known.
+- AFTER DELETE: ``OLD.status`` → NULL (a purge). Not fired by ``INSERT OR
+  REPLACE`` unless a connection turns ``recursive_triggers`` on; then a
+  replace shows up as ``X → NULL`` and ``NULL → Y`` at the same time.
+
+These rules keep one invariant: the ``new_status`` of a job's last event is
+its current status (NULL once deleted). :func:`enable` establishes it for the
+jobs already in the table by writing a *snapshot* event for each job whose
+status is not its last event's: ``old_status = new_status = status`` for a
+job with no event yet (it was in that status at that time; what came before
+is unknown), ``last new_status → status`` for one that changed while history
+was off. Snapshots are stamped with the job's ``modified``.
+
+Timestamps: the job's new ``modified`` when the write changed it (jobman and
+jobman_nb set ``modified`` on every save and update, so the event time is
+the time the writer chose, and histories imported with their own timestamps
+keep them); otherwise the database clock, ``julianday('now')`` converted to
+epoch seconds (millisecond precision; raw SQL that changes only ``status``).
+After ``INSERT OR REPLACE`` the previous ``modified`` is gone, so a non-NULL
+``NEW.modified`` is used as is.
+
+:func:`disable` drops the triggers and keeps the table and its events.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from typing import Any
+
+from ..errors import QueryError, SchemaError
+from . import _query
+from .orm import ORM, Connection, Record, raw_connection
+
+__all__ = [
+    "EVENT_FIELDS",
+    "NOW_SQL",
+    "event_table",
+    "trigger_names",
+    "event_orm",
+    "enable",
+    "disable",
+    "is_enabled",
+    "has_event_table",
+    "query_events",
+]
+
+#: Field infos of the event table (``key`` is SQLite's rowid).
+EVENT_FIELDS: dict[str, dict[str, Any]] = {
+    "key": {"type": "INTEGER", "primary_key": True},
+    "job_key": {"type": "TEXT"},
+    "old_status": {"type": "TEXT"},
+    "new_status": {"type": "TEXT"},
+    "time": {"type": "FLOAT"},
+}
+#: SQL for the current time as epoch seconds (2440587.5 is the Julian day of 1970-01-01).
+NOW_SQL = "((julianday('now') - 2440587.5) * 86400.0)"
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_SUFFIX = "_event"
+_TRIGGERS = ("on_insert", "on_update", "on_delete")
+
+
+def _checked(name: str, what: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise SchemaError(f"{what} {name!r} is not a valid name: use letters, digits and '_', "
+                          "not starting with a digit")
+    return name
+
+
+def event_table(job_table: str) -> str:
+    """Name of the event table of *job_table* (``jobman_job`` → ``jobman_job_event``)."""
+    return _checked(job_table + _SUFFIX, "event table")
+
+
+def trigger_names(job_table: str) -> tuple[str, str, str]:
+    """Names of the insert, update and delete triggers that record *job_table*'s events."""
+    base = event_table(job_table)
+    return tuple(_checked(f"{base}_{t}", "trigger") for t in _TRIGGERS)  # type: ignore[return-value]
+
+
+def event_orm(job_orm: ORM) -> ORM:
+    """An ORM over the event table of *job_orm*'s table, for query dicts over events."""
+    if "status" not in job_orm.columns or job_orm.primary_key is None:
+        raise SchemaError(f"{job_orm.table} has no status field or no primary key: it cannot have a history")
+    return ORM(name=job_orm.name + _SUFFIX, fields=EVENT_FIELDS, table_prefix=job_orm.table_prefix,
+               logger=job_orm.logger)
+
+
+def _exists(conn: sqlite3.Connection, kind: str, name: str) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = ? AND name = ?", (kind, name)).fetchone()
+    return row is not None
+
+
+def has_event_table(connection: Connection, job_table: str) -> bool:
+    """Whether *job_table*'s event table exists."""
+    return _exists(raw_connection(connection), "table", event_table(job_table))
+
+
+def is_enabled(connection: Connection, job_table: str) -> bool:
+    """Whether all three history triggers exist on *job_table*."""
+    conn = raw_connection(connection)
+    return all(_exists(conn, "trigger", t) for t in trigger_names(job_table))
+
+
+def _statements(job_table: str, key_column: str, has_modified: bool) -> list[str]:
+    """The DDL and seeding statements of :func:`enable`, in order."""
+    q = _query.quote_identifier
+    job, events = q(job_table), q(event_table(job_table))
+    ins, upd, dele = map(q, trigger_names(job_table))
+    index = q(_checked(f"idx_{event_table(job_table)}_job_key", "index"))
+    key, status, modified = q(key_column), q("status"), q("modified")
+    # The last event of a job: the index on job_key holds the rowid, so this is one index seek.
+    last = "(SELECT e.new_status FROM {events} AS e WHERE e.job_key = {ref} ORDER BY e.key DESC LIMIT 1)"
+    new_time = f"COALESCE(NEW.{modified}, {NOW_SQL})" if has_modified else NOW_SQL
+    upd_time = (f"CASE WHEN NEW.{modified} IS NOT OLD.{modified} AND NEW.{modified} IS NOT NULL "
+                f"THEN NEW.{modified} ELSE {NOW_SQL} END") if has_modified else NOW_SQL
+    snap_time = f"COALESCE(j.{modified}, {NOW_SQL})" if has_modified else NOW_SQL
+    last_new = last.format(events=events, ref=f"NEW.{key}")
+    last_j = last.format(events=events, ref=f"j.{key}")
+    return [
+        f"CREATE TABLE IF NOT EXISTS {events} (key INTEGER PRIMARY KEY, job_key TEXT NOT NULL, "
+        "old_status TEXT, new_status TEXT, time FLOAT NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS {index} ON {events} (job_key)",
+        # Snapshots: jobs whose current status is not what their last event says.
+        f"INSERT INTO {events} (job_key, old_status, new_status, time) "
+        "SELECT k, CASE WHEN has_events THEN last ELSE s END, s, t FROM ("
+        f"SELECT j.{key} AS k, j.{status} AS s, {snap_time} AS t, j.rowid AS r, "
+        f"EXISTS (SELECT 1 FROM {events} AS e WHERE e.job_key = j.{key}) AS has_events, {last_j} AS last "
+        f"FROM {job} AS j WHERE j.{key} IS NOT NULL) "
+        "WHERE NOT has_events OR last IS NOT s ORDER BY r",
+        f"CREATE TRIGGER IF NOT EXISTS {ins} AFTER INSERT ON {job} WHEN NEW.{key} IS NOT NULL BEGIN "
+        f"INSERT INTO {events} (job_key, old_status, new_status, time) "
+        f"SELECT NEW.{key}, last, NEW.{status}, {new_time} FROM (SELECT {last_new} AS last) "
+        f"WHERE NEW.{status} IS NOT last; END",
+        f"CREATE TRIGGER IF NOT EXISTS {upd} AFTER UPDATE OF {status} ON {job} "
+        f"WHEN NEW.{status} IS NOT OLD.{status} BEGIN "
+        f"INSERT INTO {events} (job_key, old_status, new_status, time) "
+        f"VALUES (NEW.{key}, OLD.{status}, NEW.{status}, {upd_time}); END",
+        f"CREATE TRIGGER IF NOT EXISTS {dele} AFTER DELETE ON {job} "
+        f"WHEN OLD.{key} IS NOT NULL BEGIN "
+        f"INSERT INTO {events} (job_key, old_status, new_status, time) "
+        f"VALUES (OLD.{key}, OLD.{status}, NULL, {NOW_SQL}); END",
+    ]
+
+
+def enable(connection: Connection, job_orm: ORM) -> None:
+    """Create the event table and triggers of *job_orm*'s table, and snapshot its jobs.
+
+    Idempotent, and the caller runs it in one transaction: enabling twice
+    writes nothing the second time.
+
+    Raises
+    ------
+    SchemaError
+        If the job table does not exist or has no status or key column.
+    """
+    conn = raw_connection(connection)
+    event_orm(job_orm)  # checks the schema
+    present = job_orm.present_columns(conn)
+    if not present:
+        raise SchemaError(f"no table {job_orm.table}: create it (initialize) before enabling its history")
+    missing = [c for c in ("status", job_orm.primary_key) if c not in present]
+    if missing:
+        raise SchemaError(f"{job_orm.table} has no column {missing[0]!r}: it cannot have a history")
+    for sql in _statements(job_orm.table, job_orm.primary_key or "key", "modified" in present):
+        conn.execute(sql)
+
+
+def disable(connection: Connection, job_orm: ORM) -> None:
+    """Drop the history triggers of *job_orm*'s table; the event table and its events stay."""
+    conn = raw_connection(connection)
+    for name in trigger_names(job_orm.table):
+        conn.execute(f"DROP TRIGGER IF EXISTS {_query.quote_identifier(name)}")
+
+
+def query_events(connection: Connection, job_orm: ORM, query: Any = None) -> list[Record]:
+    """Return the events matching a query dict over the event table's fields.
+
+    Raises
+    ------
+    QueryError
+        If the query is malformed, or the table has no event table (history
+        was never enabled).
+    """
+    orm = event_orm(job_orm)
+    if not has_event_table(connection, job_orm.table):
+        raise QueryError(f"{job_orm.table} has no history: there is no table {orm.table} "
+                         "(enable it with dao.enable_history())")
+    return orm.query_objects(query, connection=connection)
