@@ -149,7 +149,7 @@ def _statements(job_table: str, key_column: str, has_modified: bool) -> list[str
         f"SELECT j.{key} AS k, j.{status} AS s, {snap_time} AS t, j.rowid AS r, "
         f"EXISTS (SELECT 1 FROM {events} AS e WHERE e.job_key = j.{key}) AS has_events, {last_j} AS last "
         f"FROM {job} AS j WHERE j.{key} IS NOT NULL) "
-        "WHERE NOT has_events OR last IS NOT s ORDER BY r",
+        "WHERE CASE WHEN has_events THEN last IS NOT s ELSE s IS NOT NULL END ORDER BY r",
         f"CREATE TRIGGER IF NOT EXISTS {ins} AFTER INSERT ON {job} WHEN NEW.{key} IS NOT NULL BEGIN "
         f"INSERT INTO {events} (job_key, old_status, new_status, time) "
         f"SELECT NEW.{key}, last, NEW.{status}, {new_time} FROM (SELECT {last_new} AS last) "
