@@ -30,6 +30,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .dao import EngineSqliteDAO, JobmanSqliteDAO, WorkerSqliteDAO
+from .dao import history as _history
 from .dao.sqlite_dao import SqliteDAO
 
 __all__ = ["START", "SOURCES", "WORKERS", "make_history"]
@@ -452,8 +453,62 @@ def _write(h: _History, path: Path, bar: tqdm) -> dict[str, int]:
     return writer.tables
 
 
+def _job_events(h: _History, retried: set[int]) -> list[tuple[str, str | None, str, float]]:
+    """Every status change of the jobman jobs, ending at each job's status and ``modified``, in time order.
+
+    A job goes PENDING (created) → CLAIMED → RUNNING (handed to its worker) →
+    EXECUTED → COMPLETED or FAILED, as far as it got by the end of the history;
+    UNKNOWN jobs lost their engine job while RUNNING. A FAILED job whose
+    errors hold two tracebacks failed once before: that attempt runs and fails
+    while it waits, and it returns to PENDING.
+    """
+    rows: list[tuple[str, str | None, str, float]] = []
+    flow = ("PENDING", "CLAIMED", "RUNNING", "EXECUTED")
+    # The same rounding as the jobs' created and modified, so the last event's time equals modified.
+    times = zip(h.keys, h.status.tolist(), _times(h.created), _times(h.t_claim), _times(h.t_submit),
+                _times(h.t_end), _times(h.modified), strict=True)
+    for i, (key, status, created, t_claim, t_submit, t_end, modified) in enumerate(times):
+        chain = list(zip(flow, (created, t_claim, t_submit, t_end), strict=True))
+        if status == "UNKNOWN":
+            chain = [*chain[:3], ("UNKNOWN", modified)]
+        elif status in flow:
+            chain = chain[:flow.index(status) + 1]
+        else:
+            chain.append((status, modified))
+        if i in retried:  # the failed first attempt, while waiting for the second
+            wait = t_claim - created
+            first = [(s, round(created + f * wait, 6)) for s, f in
+                     (("CLAIMED", 0.1), ("RUNNING", 0.2), ("FAILED", 0.7), ("PENDING", 0.75))]
+            chain = [chain[0], *first, *chain[1:]]
+        old = None
+        for new, t in chain:
+            rows.append((key, old, new, t))
+            old = new
+    rows.sort(key=lambda r: r[3])
+    return rows
+
+
+def _write_events(h: _History, path: Path) -> int:
+    """Write the jobman jobs' history to ``jobman_job_event`` and turn history on."""
+    dao = JobmanSqliteDAO(db_uri=str(path))
+    try:
+        conn = dao.connection
+        conn.execute("PRAGMA synchronous=OFF")
+        index = {k: i for i, k in enumerate(h.keys)}
+        retried = {index[r[0]] for r in conn.execute(
+            "SELECT key FROM jobman_job WHERE status = 'FAILED' AND json_array_length(errors) = 2")}
+        orm = dao.orms["job"]
+        with dao.transaction():
+            _history.create_event_table(conn, orm)
+            n = _history.insert_events(conn, orm, _job_events(h, retried))
+        dao.enable_history()  # consistent events: nothing to snapshot
+    finally:
+        dao.close()
+    return n
+
+
 def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int = 0, *, days: float = 7.0,
-                 overwrite: bool = False, progress: bool | None = False) -> dict[str, Any]:
+                 overwrite: bool = False, progress: bool | None = False, events: bool = False) -> dict[str, Any]:
     """Write a realistic jobman history to a new SQLite file.
 
     The file holds jobman's tables (``jobman_job``, ``jobman_kvp``), one table
@@ -477,6 +532,10 @@ def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int =
         Replace *path* if it exists (otherwise an existing file is an error).
     progress : bool or None
         Show a progress bar (tqdm; None shows it only on a terminal or notebook).
+    events : bool
+        Also write every status change of the jobman jobs to ``jobman_job_event``
+        (consistent with the jobs, retries of failed jobs included) and turn
+        history on (see :meth:`~jobman_nb.JobmanSqliteDAO.enable_history`).
 
     Returns
     -------
@@ -512,6 +571,8 @@ def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int =
         with tqdm(total=h.n + 3, unit="rec", desc=f"writing {path.name}",
                   disable=None if progress is None else not progress, leave=False) as bar:
             tables = _write(h, tmp, bar)
+        if events:
+            tables["jobman_job_event"] = _write_events(h, tmp)
         _remove(path)
         os.replace(tmp, path)
     finally:

@@ -249,3 +249,25 @@ def test_open_db_keeps_event_tables_apart_and_reads_them(hdao):
         assert db.other_tables == ["jobman_job_event"]
         assert db.jobman.history_enabled
         assert list(db.jobman.query_events_df()["job_key"]) == ["a"]
+
+
+def test_demo_history_events_are_consistent_with_its_jobs(tmp_path):
+    from jobman_nb.demo import make_history
+
+    with_events = make_history(tmp_path / "e.sqlite", 400, seed=3, events=True)
+    plain = make_history(tmp_path / "p.sqlite", 400, seed=3)
+    assert "jobman_job_event" not in plain["tables"]
+    d = JobmanSqliteDAO(db_uri=with_events["path"], read_only=True)
+    jobs = {j["key"]: j for j in d.query_jobs()}
+    assert jobs == {j["key"]: j for j in JobmanSqliteDAO(db_uri=plain["path"], read_only=True).query_jobs()}
+    events = d.query_events()
+    assert len(events) == with_events["tables"]["jobman_job_event"] and d.history_enabled
+    last, first = {}, {}
+    for e in events:
+        first.setdefault(e["job_key"], e)
+        last[e["job_key"]] = e
+    assert {k: (e["new_status"], e["time"]) for k, e in last.items()} == {
+        k: (j["status"], j["modified"]) for k, j in jobs.items()}
+    assert {k: (e["old_status"], e["new_status"], e["time"]) for k, e in first.items()} == {
+        k: (None, "PENDING", j["created"]) for k, j in jobs.items()}
+    assert any(e["old_status"] == "FAILED" and e["new_status"] == "PENDING" for e in events)  # retries

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from ..errors import QueryError, SchemaError
@@ -59,6 +60,8 @@ __all__ = [
     "event_table",
     "trigger_names",
     "event_orm",
+    "create_event_table",
+    "insert_events",
     "enable",
     "disable",
     "is_enabled",
@@ -163,6 +166,31 @@ def _statements(job_table: str, key_column: str, has_modified: bool) -> list[str
         f"INSERT INTO {events} (job_key, old_status, new_status, time) "
         f"VALUES (OLD.{key}, OLD.{status}, NULL, {NOW_SQL}); END",
     ]
+
+
+def create_event_table(connection: Connection, job_orm: ORM) -> str:
+    """Create (if missing) the event table of *job_orm*'s table and its index, without triggers; returns its name.
+
+    For writing a history of one's own (e.g. an import) before :func:`enable`.
+    """
+    conn = raw_connection(connection)
+    for sql in _statements(job_orm.table, job_orm.primary_key or "key", True)[:2]:
+        conn.execute(sql)
+    return event_table(job_orm.table)
+
+
+def insert_events(connection: Connection, job_orm: ORM,
+                  events: Iterable[tuple[str, str | None, str | None, float]]) -> int:
+    """Append ``(job_key, old_status, new_status, time)`` rows to the event table, in order; returns their number.
+
+    Keep them consistent with the jobs (a job's last event holds its current
+    status), so that :func:`enable` has nothing to snapshot.
+    """
+    conn = raw_connection(connection)
+    table = _query.quote_identifier(event_table(job_orm.table))
+    cursor = conn.executemany(f"INSERT INTO {table} (job_key, old_status, new_status, time) VALUES (?, ?, ?, ?)",
+                              events)
+    return cursor.rowcount
 
 
 def enable(connection: Connection, job_orm: ORM) -> None:
