@@ -7,6 +7,16 @@ job's other fields, JSON expanded to dotted columns such as
 rows) and returns a new DataFrame; the ``plot_*`` helpers draw the same numbers
 with pandas plotting and return the matplotlib Axes.
 
+:func:`status_counts`, :func:`failure_rate`, :func:`duration_quantiles` and
+:func:`throughput` also take a dask DataFrame (e.g. ``dask.dataframe.read_parquet``
+of an :func:`~jobman_nb.export.export_parquet` dataset) and give the same
+table as on the pandas frame of the same rows: the counts are computed per
+partition (only the needed columns are read) on dask's current scheduler
+(local, or a ``distributed`` cluster) and added up; exact duration quantiles
+gather the finished jobs' group, status and time columns. On dask, *freq* of
+:func:`throughput` must give periods independent of the first timestamp
+(``'h'``, ``'D'``, ``'W'``, ``'MS'``; not ``'2D'``).
+
 A job is *finished* when its status is COMPLETED or FAILED; its duration is
 ``modified - created`` (jobman records no start time, so this includes the
 time spent waiting in the queue).
@@ -59,12 +69,38 @@ def _by_list(df: pd.DataFrame, by: By) -> list[Hashable]:
 
 
 def _require(df: pd.DataFrame, *cols: str) -> None:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"expected a job DataFrame, got {type(df).__name__}")
+    if not isinstance(df, pd.DataFrame) and not _is_dask(df):
+        raise TypeError(f"expected a job DataFrame (pandas or dask), got {type(df).__name__}")
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise KeyError(f"the frame has no {', '.join(map(repr, missing))} column; a job frame from "
                        "query_jobs_df() has key, status, created and modified")
+
+
+def _is_dask(df: Any) -> bool:
+    """Whether *df* is a dask DataFrame (checked without importing dask)."""
+    return type(df).__module__.partition(".")[0] == "dask" and hasattr(df, "to_delayed")
+
+
+def _per_partition(ddf: Any, columns: Sequence[Hashable], fn: Any) -> list[pd.DataFrame]:
+    """Run the pandas function *fn* on every partition of *ddf* (only *columns* read); the non-empty results.
+
+    Runs on dask's current scheduler: the local one, or a ``distributed.Client``'s cluster.
+    """
+    try:
+        import dask
+    except ImportError as exc:  # a dask frame without dask cannot happen; kept for a clear message
+        raise ImportError("dask DataFrames need the 'scale' extra: pip install 'jobman_nb[scale]'") from exc
+    parts = ddf[list(dict.fromkeys(columns))].to_delayed()
+    results = dask.compute(*[dask.delayed(fn)(p) for p in parts])
+    return [r for r in results if r is not None and len(r)]
+
+
+def _sum_tables(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Add up count tables computed per partition (same kind of index, columns may differ)."""
+    table = pd.concat(parts).fillna(0)
+    levels = list(range(table.index.nlevels))
+    return table.groupby(level=levels, dropna=False, sort=True).sum().astype("int64")
 
 
 def _status(df: pd.DataFrame) -> pd.Series:
@@ -80,6 +116,17 @@ def _groupable(df: pd.DataFrame, cols: list[Hashable]) -> pd.DataFrame:
             s = s.map(lambda v: v if isinstance(v, Hashable) else repr(v))
         out[c] = s
     return pd.DataFrame(out, index=df.index)
+
+
+def _status_table(df: pd.DataFrame, cols: list[Hashable]) -> pd.DataFrame:
+    """Counts per (group, status), one column per status present."""
+    status = _status(df)
+    if cols:
+        keys = _groupable(df, cols)
+        return pd.crosstab([keys[c] for c in cols], status.rename("status"), dropna=False)
+    table = status.rename("status").value_counts().to_frame().T
+    table.index = pd.Index(["all"])
+    return table
 
 
 def status_counts(df: pd.DataFrame, by: By = None, *, normalize: bool = False) -> pd.DataFrame:
@@ -103,14 +150,13 @@ def status_counts(df: pd.DataFrame, by: By = None, *, normalize: bool = False) -
     """
     _require(df, "status")
     cols = _by_list(df, by)
-    status = _status(df)
-    seen = [s for s in STATUSES if (status == s).any()] + sorted(set(status.dropna()) - set(STATUSES))
-    if cols:
-        keys = _groupable(df, cols)
-        table = pd.crosstab([keys[c] for c in cols], status.rename("status"), dropna=False)
+    if _is_dask(df):
+        parts = _per_partition(df, [*cols, "status"], lambda p: _status_table(p, cols))
+        table = _sum_tables(parts) if parts else _status_table(df._meta, cols)
     else:
-        table = status.rename("status").value_counts().to_frame().T
-        table.index = pd.Index(["all"])
+        table = _status_table(df, cols)
+    present = {c for c in table.columns if not pd.isna(c)}
+    seen = [s for s in STATUSES if s in present] + sorted(present - set(STATUSES))
     table = table.reindex(columns=seen, fill_value=0).astype("int64")
     table.columns = pd.Index(seen, name="status")
     table["total"] = table.sum(axis=1)
@@ -165,6 +211,9 @@ def duration_quantiles(df: pd.DataFrame, by: By = None, *, q: Sequence[float] = 
     for x in q:
         if not 0 <= x <= 1:
             raise ValueError(f"quantiles must be in [0, 1], got {x!r}")
+    if _is_dask(df):
+        # Exact quantiles need every duration: the finished jobs' few columns are gathered, then pandas.
+        df = _gather_finished(df, _by_list(df, by), statuses)
     d = durations(df, statuses=statuses)
     cols = _by_list(d, by)
     names = [f"{x * 100:g}%" for x in q]
@@ -184,6 +233,24 @@ def duration_quantiles(df: pd.DataFrame, by: By = None, *, q: Sequence[float] = 
         if round_to is not None:
             out[c] = out[c].dt.round(round_to)
     return out.sort_values("count", ascending=False, kind="stable") if cols else out
+
+
+def _gather_finished(ddf: Any, cols: list[Hashable], statuses: Sequence[str]) -> pd.DataFrame:
+    """The finished jobs of a dask frame as one pandas frame of the columns a duration table needs."""
+    from .multi import concat_frames
+
+    columns = [*cols, "status", "created", "modified"]
+    parts = _per_partition(ddf, columns, lambda p: durations(p, statuses=statuses)[list(dict.fromkeys(columns))])
+    return concat_frames(parts) if parts else ddf._meta[list(dict.fromkeys(columns))]
+
+
+def _throughput_table(d: pd.DataFrame, freq: str, cols: list[Hashable]) -> pd.DataFrame | None:
+    """Finished jobs per (period, value of cols[0]), periods with jobs only; None without jobs."""
+    if d.empty:
+        return None
+    keys = _groupable(d, cols)
+    return (d.groupby([pd.Grouper(key="modified", freq=freq), keys[cols[0]]], observed=True)
+            .size().unstack(fill_value=0))
 
 
 def throughput(df: pd.DataFrame, freq: str = "D", *, by: str = "status",
@@ -207,19 +274,30 @@ def throughput(df: pd.DataFrame, freq: str = "D", *, by: str = "status",
         Indexed by period start (UTC), one column per value of *by*; periods
         without jobs are present with 0.
     """
-    d = durations(df, statuses=statuses)
-    cols = _by_list(d, by)
-    keys = _groupable(d, cols)
-    if d.empty:
+    cols = _by_list(df, by)
+    if _is_dask(df):
+        parts = _per_partition(df, [*cols, "status", "created", "modified"],
+                               lambda p: _throughput_table(durations(p, statuses=statuses), freq, cols))
+        table = _sum_tables(parts) if parts else None
+    else:
+        table = _throughput_table(durations(df, statuses=statuses), freq, cols)
+    if table is None:
         return pd.DataFrame(index=pd.DatetimeIndex([], tz="UTC", name="modified"))
-    table = (d.groupby([pd.Grouper(key="modified", freq=freq), keys[cols[0]]], observed=True)
-             .size().unstack(fill_value=0))
     full = pd.date_range(table.index.min(), table.index.max(), freq=freq, name="modified")
     table = table.reindex(full, fill_value=0).astype("int64")
     if by == "status":
         table = table[[s for s in STATUSES if s in table.columns] + [c for c in table.columns if c not in STATUSES]]
     table.columns.name = by
     return table
+
+
+def _failure_table(d: pd.DataFrame, cols: list[Hashable]) -> pd.DataFrame:
+    """Failed and completed jobs per group of finished jobs *d*."""
+    keys = _groupable(d, cols)
+    status = _status(d)
+    g = pd.DataFrame({"failed": (status == "FAILED").astype("int64"),
+                      "completed": (status == "COMPLETED").astype("int64")}, index=d.index)
+    return g.groupby([keys[c] for c in cols], dropna=False, observed=True).sum()
 
 
 def failure_rate(df: pd.DataFrame, by: By) -> pd.DataFrame:
@@ -237,15 +315,15 @@ def failure_rate(df: pd.DataFrame, by: By) -> pd.DataFrame:
         ``finished``, ``failed``, ``completed`` and ``failure_rate``
         (failed / finished) per group, highest rate first.
     """
-    d = durations(df)
-    cols = _by_list(d, by)
+    cols = _by_list(df, by)
     if not cols:
         raise ValueError("failure_rate needs a column to group by, e.g. 'worker_key'")
-    keys = _groupable(d, cols)
-    status = _status(d)
-    g = pd.DataFrame({"failed": (status == "FAILED").astype("int64"),
-                      "completed": (status == "COMPLETED").astype("int64")}, index=d.index)
-    out = g.groupby([keys[c] for c in cols], dropna=False, observed=True).sum()
+    if _is_dask(df):
+        parts = _per_partition(df, [*cols, "status", "created", "modified"],
+                               lambda p: _failure_table(durations(p), cols))
+        out = _sum_tables(parts) if parts else _failure_table(durations(df._meta), cols)
+    else:
+        out = _failure_table(durations(df), cols)
     out.insert(0, "finished", out["failed"] + out["completed"])
     out["failure_rate"] = out["failed"] / out["finished"]
     return out.sort_values(["failure_rate", "finished"], ascending=[False, False], kind="stable")
