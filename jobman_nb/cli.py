@@ -274,29 +274,57 @@ def _export(dao: SqliteDAO, ent_type: str, q: dict[str, Any], out: Path, kind: s
 
 
 @main.command()
-@click.argument("path", type=click.Path(dir_okay=False))
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="PATH...")
+@click.argument("out", type=click.Path())
 @click.option("--table", "-t", default="job", show_default=True, help=_TABLE_HELP)
 @click.option("--where", "-w", multiple=True, metavar="EXPR", help=_WHERE_HELP)
 @click.option("--chunksize", default=50_000, show_default=True, type=click.IntRange(min=1),
               help="Records read per chunk (bounds memory).")
+@click.option("--partition-by", default="db,month", show_default=True, metavar="A,B",
+              help="Dataset only: Hive partition columns (db, year, month, day, or a text column); '' for none.")
+@click.option("--lineage", is_flag=True, help="Dataset only: add each job's worker.* and engine.* columns.")
 @click.option("--force", is_flag=True, help="Replace OUT if it exists.")
-def export(path: str, out: str, table: str, where: tuple[str, ...], chunksize: int, force: bool) -> None:
-    """Export a job table of PATH to OUT (.parquet or .csv), JSON expanded to dotted columns.
+def export(paths: tuple[str, ...], out: str, table: str, where: tuple[str, ...], chunksize: int,
+           partition_by: str, lineage: bool, force: bool) -> None:
+    """Export job tables to OUT: one .parquet or .csv file, or a partitioned Parquet dataset.
 
-    Records are streamed in chunks with a progress bar on stderr, so memory
-    stays bounded for any size of database.
+    JSON is expanded to dotted columns. Records are streamed in chunks with a
+    progress bar on stderr, so memory stays bounded for any size of database.
+
+    \b
+    OUT ending in .parquet or .csv: one file from one PATH (any --table).
+    OUT without a suffix: a directory holding a Hive-partitioned Parquet
+    dataset of the jobman jobs of every PATH (db=<file stem>/month=YYYY-MM/),
+    one schema across all files, for Dask, DuckDB or pandas:
+      jobman-nb export cluster_a.sqlite cluster_b.sqlite jobs/
     """
     target = Path(out)
-    kind = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}.get(target.suffix.lower())
+    suffix = target.suffix.lower()
+    q = _query(where)
+    if suffix == "" or out.endswith(("/", "\\")):
+        if table != "job":
+            raise _UsageProblem("a partitioned dataset holds jobman jobs; --table works with a .parquet or .csv OUT")
+        from .export import export_parquet
+
+        columns = [c.strip() for c in partition_by.split(",") if c.strip()]
+        summary = export_parquet(list(paths), target, query=q, chunksize=chunksize, partition_by=columns,
+                                 lineage=lineage, overwrite=force, progress=None)
+        click.echo(f"wrote {summary['jobs']:,} jobs from {len(paths)} database(s) to {out} "
+                   f"({summary['files']} files{', by ' + ', '.join(columns) if columns else ''})", err=True)
+        return
+    kind = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}.get(suffix)
     if kind is None:
-        raise _UsageProblem(f"OUT must end in .parquet or .csv, got {out!r}")
+        raise _UsageProblem(f"OUT must end in .parquet or .csv, or have no suffix (a dataset directory), got {out!r}")
+    if len(paths) > 1:
+        raise _UsageProblem(f"{len(paths)} databases go to a dataset directory (OUT without a suffix), "
+                            f"not to one {suffix} file")
+    if lineage:
+        raise _UsageProblem("--lineage needs a dataset directory OUT (no suffix)")
     if target.exists() and not force:
         raise click.ClickException(f"{out} exists; pass --force to replace it")
     if not target.parent.is_dir():
         raise click.ClickException(f"no directory {target.parent} to write {target.name} into")
-    q = _query(where)
-    with _open(path) as db:
+    with _open(paths[0]) as db:
         dao, ent_type = _resolve(db, table)
         dao.validate_query(ent_type, q)
         n = _export(dao, ent_type, q, target, kind, chunksize)

@@ -158,3 +158,22 @@ def test_reads_as_one_arrow_dataset(clusters, tmp_path):
     dataset = pds.dataset(out, format="parquet", partitioning="hive")
     assert dataset.count_rows() == 1200
     assert dataset.count_rows(filter=pds.field("db") == "cluster_b") == 500
+
+
+def test_cli_writes_a_dataset(clusters, tmp_path):
+    from click.testing import CliRunner
+
+    from jobman_nb.cli import main
+
+    out = tmp_path / "ds"
+    result = CliRunner().invoke(main, ["export", *map(str, clusters), str(out), "-w", "status=FAILED",
+                                       "--partition-by", "db", "--chunksize", "100"])
+    assert result.exit_code == 0, result.output
+    assert "from 2 database(s)" in result.output
+    df = pd.read_parquet(out)
+    assert set(df["db"].astype(str)) == {"cluster_a", "cluster_b"} and set(df["status"].astype(str)) == {"FAILED"}
+    again = CliRunner().invoke(main, ["export", *map(str, clusters), str(out)])
+    assert again.exit_code == 1 and "--force" in again.output
+    assert CliRunner().invoke(main, ["export", *map(str, clusters), str(out), "--force"]).exit_code == 0
+    two_files = CliRunner().invoke(main, ["export", *map(str, clusters), str(tmp_path / "x.parquet")])
+    assert two_files.exit_code == 2 and "dataset directory" in two_files.output
