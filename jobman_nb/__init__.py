@@ -46,6 +46,9 @@ _LAZY = {
     "default_stale_age": "stale",
     "to_frame": "frames",
     "make_history": "demo",
+    "open_many": "multi",
+    "ManyDatabases": "multi",
+    "export_parquet": "export",
 }
 
 
@@ -79,6 +82,9 @@ __all__ = [
     "default_stale_age",
     "to_frame",
     "make_history",
+    "open_many",
+    "ManyDatabases",
+    "export_parquet",
     "analytics",
     "frames",
     "demo",

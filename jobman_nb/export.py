@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["export_parquet", "DEFAULT_CHUNKSIZE", "TIME_PARTITIONS"]
+__all__ = ["export_parquet", "read_dask", "DEFAULT_CHUNKSIZE", "TIME_PARTITIONS"]
 
 #: Jobs read, converted and written at a time.
 DEFAULT_CHUNKSIZE = 50_000
@@ -422,3 +422,33 @@ def _stream(many: ManyDatabases, query: dict[str, Any] | None, tmp: Path, chunks
             bar.update(len(chunk))
             del chunk, table
     return pieces, jobs
+
+
+def read_dask(out_dir: str | os.PathLike[str], **kwargs: Any) -> Any:
+    """Open an exported dataset as a dask DataFrame (``dask.dataframe.read_parquet``).
+
+    Parameters
+    ----------
+    out_dir : path or URL
+        The dataset directory written by :func:`export_parquet` (or a copy on
+        shared or object storage that the Dask workers can read).
+    **kwargs
+        Passed on to ``dask.dataframe.read_parquet`` (e.g. ``columns=``,
+        ``filters=[("db", "==", "cluster_a")]``).
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        Lazy; the analytics helpers accept it.
+
+    Raises
+    ------
+    ImportError
+        If dask is not installed (the ``scale`` extra).
+    """
+    try:
+        import dask.dataframe as dd
+    except ImportError as exc:
+        raise ImportError("reading the dataset with Dask needs the 'scale' extra: "
+                          "pip install 'jobman_nb[scale]'") from exc
+    return dd.read_parquet(os.fspath(out_dir), **kwargs)

@@ -11,7 +11,7 @@ import pytest
 
 from jobman_nb import analytics as an
 from jobman_nb.demo import make_history
-from jobman_nb.export import export_parquet
+from jobman_nb.export import export_parquet, read_dask
 
 # dask 2026.8 itself calls reset_index(inplace=True), which pandas 3.1 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
@@ -29,7 +29,7 @@ def dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def frames(dataset) -> tuple[pd.DataFrame, dd.DataFrame]:
-    return pd.read_parquet(dataset), dd.read_parquet(dataset)
+    return pd.read_parquet(dataset), read_dask(dataset)
 
 
 CASES = {
@@ -74,3 +74,11 @@ def test_query_errors_still_raise(frames):
 def test_only_dask_or_pandas_frames(frames):
     with pytest.raises(TypeError, match="pandas or dask"):
         an.status_counts([1, 2, 3])
+
+
+def test_read_dask_without_dask_names_the_extra(dataset, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dask.dataframe", None)  # as if dask were not installed
+    with pytest.raises(ImportError, match=r"jobman_nb\[scale\]"):
+        read_dask(dataset)
