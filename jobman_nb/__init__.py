@@ -20,6 +20,7 @@ from .dao import (
     WorkerSqliteDAO,
 )
 from .errors import (
+    ColumnClashError,
     CorruptRecordError,
     InsertError,
     IntegrityError,
@@ -97,4 +98,5 @@ __all__ = [
     "UpdateError",
     "ReadOnlyError",
     "CorruptRecordError",
+    "ColumnClashError",
 ]

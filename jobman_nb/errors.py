@@ -16,6 +16,7 @@ __all__ = [
     "UpdateError",
     "ReadOnlyError",
     "CorruptRecordError",
+    "ColumnClashError",
 ]
 
 
@@ -49,6 +50,10 @@ class UpdateError(JobmanError, RuntimeError):
 
 class ReadOnlyError(JobmanError, PermissionError):
     """A write was attempted on a database opened read-only."""
+
+
+class ColumnClashError(JobmanError, ValueError):
+    """Two different values would get the same DataFrame column name (e.g. a JSON key containing a dot)."""
 
 
 class CorruptRecordError(JobmanError, ValueError):

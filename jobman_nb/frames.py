@@ -68,7 +68,7 @@ from .dao import _query
 from .dao.jobs_dao_mixin import STATUSES
 from .dao.orm import raw_connection
 from .dao.utils import generate_timestamp
-from .errors import CorruptRecordError, JobmanError
+from .errors import ColumnClashError, CorruptRecordError
 
 if TYPE_CHECKING:
     from .dao.sqlite_dao import SqliteDAO
@@ -88,10 +88,6 @@ _ARROW_PANDAS = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(),
                  pa.string(): STRING_DTYPE, pa.large_string(): STRING_DTYPE}
 _NONE = type(None)
 Path = tuple[str, ...]
-
-
-class ColumnClashError(JobmanError, ValueError):
-    """Two different values would get the same DataFrame column name."""
 
 
 # -- column kinds ---------------------------------------------------------------------------
