@@ -116,7 +116,8 @@ def test_enable_snapshots_existing_jobs_and_is_idempotent(file_dao):
         ("a", "RUNNING", "RUNNING", T0)]  # a job without a status has nothing to record
     triggers = [r[0] for r in file_dao.connection.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")]
-    assert triggers == ["jobman_job_event_on_delete", "jobman_job_event_on_insert", "jobman_job_event_on_update"]
+    assert triggers == ["jobman_job_event_on_delete", "jobman_job_event_on_insert", "jobman_job_event_on_insert_clock",
+                        "jobman_job_event_on_update", "jobman_job_event_on_update_clock"]
 
 
 def test_disable_keeps_events_and_reenable_records_what_changed_meanwhile(hdao):

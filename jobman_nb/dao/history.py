@@ -10,7 +10,8 @@ recorded, whichever process or library it is (jobman 0.0.1, jobman_nb, raw SQL):
     was deleted) and ``time`` (float seconds since the epoch, like ``created``
     and ``modified``).
 
-Triggers (``<prefix>job_event_on_insert``, ``..._on_update``, ``..._on_delete``):
+Triggers (``<prefix>job_event_on_insert``, ``..._on_update``, each with a ``_clock`` twin for
+writes that give no new ``modified``, and ``..._on_delete``):
 
 - AFTER UPDATE OF status, when the status really changes: ``OLD.status`` →
   ``NEW.status``. jobman_nb saves with an upsert (``INSERT ... ON CONFLICT DO
@@ -82,7 +83,7 @@ NOW_SQL = "((julianday('now') - 2440587.5) * 86400.0)"
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SUFFIX = "_event"
-_TRIGGERS = ("on_insert", "on_update", "on_delete")
+_TRIGGERS = ("on_insert", "on_insert_clock", "on_update", "on_update_clock", "on_delete")
 
 
 def _checked(name: str, what: str) -> str:
@@ -97,10 +98,10 @@ def event_table(job_table: str) -> str:
     return _checked(job_table + _SUFFIX, "event table")
 
 
-def trigger_names(job_table: str) -> tuple[str, str, str]:
-    """Names of the insert, update and delete triggers that record *job_table*'s events."""
+def trigger_names(job_table: str) -> tuple[str, ...]:
+    """Names of the triggers that record *job_table*'s events (insert, update, each with a clock variant; delete)."""
     base = event_table(job_table)
-    return tuple(_checked(f"{base}_{t}", "trigger") for t in _TRIGGERS)  # type: ignore[return-value]
+    return tuple(_checked(f"{base}_{t}", "trigger") for t in _TRIGGERS)
 
 
 def event_orm(job_orm: ORM) -> ORM:
@@ -122,7 +123,7 @@ def has_event_table(connection: Connection, job_table: str) -> bool:
 
 
 def is_enabled(connection: Connection, job_table: str) -> bool:
-    """Whether all three history triggers exist on *job_table*."""
+    """Whether all the history triggers exist on *job_table*."""
     conn = raw_connection(connection)
     return all(_exists(conn, "trigger", t) for t in trigger_names(job_table))
 
@@ -131,40 +132,45 @@ def _statements(job_table: str, key_column: str, has_modified: bool) -> list[str
     """The DDL and seeding statements of :func:`enable`, in order."""
     q = _query.quote_identifier
     job, events = q(job_table), q(event_table(job_table))
-    ins, upd, dele = map(q, trigger_names(job_table))
+    ins, ins_clock, upd, upd_clock, dele = map(q, trigger_names(job_table))
     index = q(_checked(f"idx_{event_table(job_table)}_job_key", "index"))
     key, status, modified = q(key_column), q("status"), q("modified")
     # The last event of a job: the index on job_key holds the rowid, so this is one index seek.
     last = "(SELECT e.new_status FROM {events} AS e WHERE e.job_key = {ref} ORDER BY e.key DESC LIMIT 1)"
-    new_time = f"COALESCE(NEW.{modified}, {NOW_SQL})" if has_modified else NOW_SQL
-    upd_time = (f"CASE WHEN NEW.{modified} IS NOT OLD.{modified} AND NEW.{modified} IS NOT NULL "
-                f"THEN NEW.{modified} ELSE {NOW_SQL} END") if has_modified else NOW_SQL
-    snap_time = f"COALESCE(j.{modified}, {NOW_SQL})" if has_modified else NOW_SQL
     last_new = last.format(events=events, ref=f"NEW.{key}")
     last_j = last.format(events=events, ref=f"j.{key}")
+    insert = f"INSERT INTO {events} (job_key, old_status, new_status, time) VALUES"
+    # A trigger whose body calls julianday('now') computes it on every run (SQLite evaluates
+    # constant expressions up front), which doubled the cost of a save: the clock is read in
+    # separate triggers that run only when the write gives no new modified.
+    has_time = f"NEW.{modified} IS NOT NULL" if has_modified else "0"
+    new_time = f"NEW.{modified} IS NOT OLD.{modified} AND NEW.{modified} IS NOT NULL" if has_modified else "0"
+    on_insert = f"AFTER INSERT ON {job} WHEN NEW.{key} IS NOT NULL AND NEW.{status} IS NOT {last_new}"
+    on_update = f"AFTER UPDATE OF {status} ON {job} WHEN NEW.{status} IS NOT OLD.{status}"
     return [
-        f"CREATE TABLE IF NOT EXISTS {events} (key INTEGER PRIMARY KEY, job_key TEXT NOT NULL, "
-        "old_status TEXT, new_status TEXT, time FLOAT NOT NULL)",
+        # No NOT NULL constraints: a constraint that can fail inside a trigger makes SQLite keep a
+        # statement journal for every write to the job table, which doubled the cost of a save.
+        f"CREATE TABLE IF NOT EXISTS {events} (key INTEGER PRIMARY KEY, job_key TEXT, "
+        "old_status TEXT, new_status TEXT, time FLOAT)",
         f"CREATE INDEX IF NOT EXISTS {index} ON {events} (job_key)",
         # Snapshots: jobs whose current status is not what their last event says.
         f"INSERT INTO {events} (job_key, old_status, new_status, time) "
         "SELECT k, CASE WHEN has_events THEN last ELSE s END, s, t FROM ("
-        f"SELECT j.{key} AS k, j.{status} AS s, {snap_time} AS t, j.rowid AS r, "
+        f"SELECT j.{key} AS k, j.{status} AS s, "
+        f"{f'COALESCE(j.{modified}, {NOW_SQL})' if has_modified else NOW_SQL} AS t, j.rowid AS r, "
         f"EXISTS (SELECT 1 FROM {events} AS e WHERE e.job_key = j.{key}) AS has_events, {last_j} AS last "
         f"FROM {job} AS j WHERE j.{key} IS NOT NULL) "
         "WHERE CASE WHEN has_events THEN last IS NOT s ELSE s IS NOT NULL END ORDER BY r",
-        f"CREATE TRIGGER IF NOT EXISTS {ins} AFTER INSERT ON {job} WHEN NEW.{key} IS NOT NULL BEGIN "
-        f"INSERT INTO {events} (job_key, old_status, new_status, time) "
-        f"SELECT NEW.{key}, last, NEW.{status}, {new_time} FROM (SELECT {last_new} AS last) "
-        f"WHERE NEW.{status} IS NOT last; END",
-        f"CREATE TRIGGER IF NOT EXISTS {upd} AFTER UPDATE OF {status} ON {job} "
-        f"WHEN NEW.{status} IS NOT OLD.{status} BEGIN "
-        f"INSERT INTO {events} (job_key, old_status, new_status, time) "
-        f"VALUES (NEW.{key}, OLD.{status}, NEW.{status}, {upd_time}); END",
-        f"CREATE TRIGGER IF NOT EXISTS {dele} AFTER DELETE ON {job} "
-        f"WHEN OLD.{key} IS NOT NULL BEGIN "
-        f"INSERT INTO {events} (job_key, old_status, new_status, time) "
-        f"VALUES (OLD.{key}, OLD.{status}, NULL, {NOW_SQL}); END",
+        f"CREATE TRIGGER IF NOT EXISTS {ins} {on_insert} AND {has_time} BEGIN "
+        f"{insert} (NEW.{key}, {last_new}, NEW.{status}, NEW.{modified}); END",
+        f"CREATE TRIGGER IF NOT EXISTS {ins_clock} {on_insert} AND NOT ({has_time}) BEGIN "
+        f"{insert} (NEW.{key}, {last_new}, NEW.{status}, {NOW_SQL}); END",
+        f"CREATE TRIGGER IF NOT EXISTS {upd} {on_update} AND {new_time} BEGIN "
+        f"{insert} (NEW.{key}, OLD.{status}, NEW.{status}, NEW.{modified}); END",
+        f"CREATE TRIGGER IF NOT EXISTS {upd_clock} {on_update} AND NOT ({new_time}) BEGIN "
+        f"{insert} (NEW.{key}, OLD.{status}, NEW.{status}, {NOW_SQL}); END",
+        f"CREATE TRIGGER IF NOT EXISTS {dele} AFTER DELETE ON {job} WHEN OLD.{key} IS NOT NULL BEGIN "
+        f"{insert} (OLD.{key}, OLD.{status}, NULL, {NOW_SQL}); END",
     ]
 
 
