@@ -80,10 +80,11 @@ def main(n_jobs: int, db: Path | None, chunksize: int | None, child: str | None)
         return
     db = db or Path(tempfile.gettempdir()) / f"jobman-bench-{n_jobs}.sqlite"
     if not db.exists():
-        from jobman_nb.demo import make_history
-
+        # In a process of its own: Linux keeps a process's peak RSS across fork+exec, so a parent
+        # that grew while making the history would raise every child's ru_maxrss.
         click.echo(f"making {n_jobs:,} demo jobs in {db} (once) ...", err=True)
-        make_history(db, n_jobs=n_jobs, progress=False)
+        subprocess.run([sys.executable, "-c", "import sys; from jobman_nb.demo import make_history; "
+                        "make_history(sys.argv[1], n_jobs=int(sys.argv[2]))", str(db), str(n_jobs)], check=True)
     results = {k: _run_child(k, db, chunksize) for k in ("imports", "export", "frame")}
     floor = results["imports"]["peak_bytes"]
     exp, frame = results["export"], results["frame"]
