@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EVENT_COLUMNS",
+    "FINISHED",
     "STATUS_COLORS",
     "events_frame",
     "state_intervals",
@@ -61,6 +62,8 @@ STATUS_COLORS: dict[str, str] = {
     "COMPLETED": "#59a14f", "FAILED": "#e15759", "UNKNOWN": "#9c755f",
 }
 _MEASURES = {"wait": "PENDING", "claimed": "CLAIMED", "run": "RUNNING"}
+#: Final statuses: drawn as a mark where the job ended, not as a bar.
+FINISHED: tuple[str, ...] = ("COMPLETED", "FAILED")
 
 By = Hashable | Sequence[Hashable] | None
 
@@ -294,7 +297,8 @@ def wait_run_stats(timelines: pd.DataFrame, by: By = None, *, q: Sequence[float]
     return out
 
 
-def states_over_time(events: pd.DataFrame, freq: str | None = None) -> pd.DataFrame:
+def states_over_time(events: pd.DataFrame, freq: str | None = None, *,
+                     statuses: Sequence[str] | None = None) -> pd.DataFrame:
     """How many jobs were in each state at each moment.
 
     Each event moves one job from ``old_status`` to ``new_status`` (a
@@ -307,6 +311,9 @@ def states_over_time(events: pd.DataFrame, freq: str | None = None) -> pd.DataFr
         A pandas frequency (``'h'``, ``'15min'``, ...): sample the counts at
         regular times (the state at each tick). Default: one row per
         distinct event time.
+    statuses : list of str, optional
+        Keep only these columns (e.g. the active states, without the
+        ever-growing COMPLETED and FAILED).
 
     Returns
     -------
@@ -326,6 +333,8 @@ def states_over_time(events: pd.DataFrame, freq: str | None = None) -> pd.DataFr
         grid = pd.date_range(table.index[0].floor(freq), table.index[-1].ceil(freq), freq=freq, name="time")
         table = table.reindex(grid, method="ffill").fillna(0).astype("int64")
     table.index.name = "time"
+    if statuses is not None:
+        table = table.reindex(columns=list(statuses), fill_value=0)
     return table
 
 
@@ -341,6 +350,8 @@ def _naive(values: pd.Series) -> Any:
 def plot_timeline(events: pd.DataFrame, job_keys: Sequence[str] | None = None, *, until: Any = None,
                   max_jobs: int = 40, ax: Axes | None = None) -> Axes:
     """Gantt-like chart: one row per job, a bar per stay in a state, coloured by status.
+
+    A job's final COMPLETED or FAILED is a mark at the time it finished.
 
     Parameters
     ----------
@@ -377,8 +388,12 @@ def plot_timeline(events: pd.DataFrame, job_keys: Sequence[str] | None = None, *
     row = {k: i for i, k in enumerate(keys)}
     start = mdates.date2num(_naive(iv["start"]))
     width = iv["duration"].dt.total_seconds().fillna(0).to_numpy() / 86_400.0
-    ax.barh([row[k] for k in iv["job_key"]], width, left=start, height=0.7,
-            color=[_color(s) for s in iv["status"]], edgecolor="none")
+    # A finished job stays finished: its last state is a marker, not a bar to the end of time.
+    done = (iv["status"].astype(object).isin(FINISHED) & ~iv.duplicated("job_key", keep="last")).to_numpy()
+    ax.barh([row[k] for k in iv["job_key"][~done]], width[~done], left=start[~done], height=0.7,
+            color=[_color(s) for s in iv["status"][~done]], edgecolor="none")
+    ax.scatter(start[done], [row[k] for k in iv["job_key"][done]], marker="|", s=120, linewidths=2.5,
+               c=[_color(s) for s in iv["status"][done]], zorder=3)
     ax.set_yticks(range(len(keys)), [str(k)[:8] for k in keys])
     ax.invert_yaxis()
     ax.xaxis_date()
@@ -392,12 +407,13 @@ def plot_timeline(events: pd.DataFrame, job_keys: Sequence[str] | None = None, *
     return ax
 
 
-def plot_states_over_time(events: pd.DataFrame, freq: str | None = None, *, ax: Axes | None = None) -> Axes:
+def plot_states_over_time(events: pd.DataFrame, freq: str | None = None, *, statuses: Sequence[str] | None = None,
+                          ax: Axes | None = None) -> Axes:
     """Stacked area of :func:`states_over_time` (steps: counts hold until the next event); returns the Axes."""
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    table = states_over_time(events, freq)
+    table = states_over_time(events, freq, statuses=statuses)
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 3.5))
     x = mdates.date2num(table.index.tz_convert("UTC").tz_localize(None).to_numpy())

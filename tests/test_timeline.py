@@ -102,6 +102,8 @@ def test_states_over_time():
     assert st.loc[_at(200), "RUNNING"] == 2  # a, and c from its snapshot
     assert st.iloc[-1].to_dict() == {"CLAIMED": 1, "COMPLETED": 2, "FAILED": 0, "PENDING": 0, "RUNNING": 0}
     assert (st.sum(axis=1).diff().dropna() >= 0).all()  # jobs only arrive here
+    active = tl.states_over_time(_events(), statuses=["PENDING", "RUNNING", "EXECUTED"])
+    assert list(active.columns) == ["PENDING", "RUNNING", "EXECUTED"] and active["EXECUTED"].eq(0).all()
     grid = tl.states_over_time(_events(), freq="5min")
     assert list(grid.index) == [_at(0), _at(300), _at(600), _at(900), _at(1200)]
     # At 300 s: a and c run, b still waits.
@@ -147,7 +149,9 @@ def test_timelines_from_a_dao_with_history():
 def test_plots_draw():
     ev = _events()
     ax = tl.plot_timeline(ev, until=_at(1100))
-    assert len(ax.patches) == 12 and [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    # 12 stays, of which the final COMPLETED of a and c are marks, not bars.
+    assert len(ax.patches) == 10 and [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    assert len(ax.collections[0].get_offsets()) == 2
     ax = tl.plot_timeline(ev, ["b"])
     assert len(ax.patches) == 2
     with pytest.raises(KeyError, match="zz"):
