@@ -100,7 +100,7 @@ def _sum_tables(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Add up count tables computed per partition (same kind of index, columns may differ)."""
     table = pd.concat(parts).fillna(0)
     levels = list(range(table.index.nlevels))
-    return table.groupby(level=levels, dropna=False, sort=True).sum().astype("int64")
+    return table.groupby(level=levels, dropna=False, sort=True, observed=True).sum().astype("int64")
 
 
 def _status(df: pd.DataFrame) -> pd.Series:
@@ -122,8 +122,14 @@ def _status_table(df: pd.DataFrame, cols: list[Hashable]) -> pd.DataFrame:
     """Counts per (group, status), one column per status present."""
     status = _status(df)
     if cols:
-        keys = _groupable(df, cols)
-        return pd.crosstab([keys[c] for c in cols], status.rename("status"), dropna=False)
+        # groupby + unstack rather than crosstab: crosstab(dropna=False) of pandas 2 fails on
+        # categorical keys with missing values ("cannot reindex on an axis with duplicate labels")
+        keys = _groupable(df, cols).assign(status=status)
+        counts = keys.groupby([*cols, "status"], dropna=False, observed=True, sort=True).size()
+        table = counts.unstack("status", fill_value=0)
+        if not len(table.columns):  # no rows: unstack keeps no status level
+            table = pd.DataFrame(index=table.index)
+        return table
     table = status.rename("status").value_counts().to_frame().T
     table.index = pd.Index(["all"])
     return table

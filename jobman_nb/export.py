@@ -451,4 +451,12 @@ def read_dask(out_dir: str | os.PathLike[str], **kwargs: Any) -> Any:
     except ImportError as exc:
         raise ImportError("reading the dataset with Dask needs the 'scale' extra: "
                           "pip install 'jobman_nb[scale]'") from exc
-    return dd.read_parquet(os.fspath(out_dir), **kwargs)
+    import pandas as pd
+
+    from .frames import STRING_DTYPE
+
+    ddf = dd.read_parquet(os.fspath(out_dir), **kwargs)
+    # pandas 2 reads Parquet strings with python storage; the frames use pyarrow (a no-op on pandas 3)
+    strings = {c: STRING_DTYPE for c, t in ddf.dtypes.items()
+               if isinstance(t, pd.StringDtype) and t != STRING_DTYPE}
+    return ddf.astype(strings) if strings else ddf
