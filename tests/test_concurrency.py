@@ -13,11 +13,12 @@ N_JOBS = 3_000
 BATCH = 25
 
 
-def _claimer(path: str, out: mp.Queue) -> None:
+def _claimer(path: str, out: mp.Queue, start) -> None:
     dao = JobmanSqliteDAO(db_uri=path, lock_timeout=60)
     query = {"filters": [dao.generate_status_filter("PENDING")], "order_by": {"field": "created"}, "limit": BATCH}
     mine: list[str] = []
     try:
+        start.wait(60)  # all four start together, however slowly each interpreter spawned
         while batch := dao.claim_jobs(query):
             assert all(j["status"] == "CLAIMED" for j in batch)
             mine += [j["key"] for j in batch]
@@ -55,7 +56,8 @@ def test_four_processes_claim_each_job_exactly_once(tmp_path):
     dao.save_jobs([{"status": "PENDING", "created": float(i)} for i in range(N_JOBS)], auto_update=False)
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_claimer, args=(path, out)) for _ in range(4)]
+    start = ctx.Barrier(4)
+    procs = [ctx.Process(target=_claimer, args=(path, out, start)) for _ in range(4)]
     claimed = _run(procs, out, 4)
     counts = Counter(k for keys in claimed for k in keys)
     assert len(counts) == N_JOBS  # none lost
