@@ -243,6 +243,10 @@ def _conform_table(table: pa.Table, schema: pa.Schema, encoded: set[str], json_c
             arrays.append(pa.nulls(len(table), f.type))
             continue
         col = table.column(f.name)
+        if col.null_count == len(col) and col.type != f.type:
+            # all missing in this piece (written untyped): nulls of the dataset's type
+            arrays.append(pa.nulls(len(table), f.type))
+            continue
         if f.name in json_cols and f.name not in encoded:
             col = pa.array(_json_text(col.to_pylist()).tolist(), f.type)
         elif col.type != f.type:

@@ -180,3 +180,16 @@ def test_cli_writes_a_dataset(clusters, tmp_path):
     assert CliRunner().invoke(main, ["export", *map(str, clusters), str(out), "--force"]).exit_code == 0
     two_files = CliRunner().invoke(main, ["export", *map(str, clusters), str(tmp_path / "x.parquet")])
     assert two_files.exit_code == 2 and "dataset directory" in two_files.output
+
+
+def test_a_column_missing_in_one_file_and_a_list_in_another(tmp_path):
+    """A piece where a list column is all missing is written untyped; the export still unifies it."""
+    a, b = tmp_path / "lists.sqlite", tmp_path / "none.sqlite"
+    with JobmanSqliteDAO(db_uri=str(a)) as dao:
+        dao.save_jobs([{"key": "a0", "status": "PENDING", "source_meta": {"tags": ["x", "y"]}}])
+    with JobmanSqliteDAO(db_uri=str(b)) as dao:
+        dao.save_jobs([{"key": "b0", "status": "PENDING", "source_meta": {"tags": None}}])
+    export_parquet([a, b], tmp_path / "out", progress=False)
+    got = pd.read_parquet(tmp_path / "out").sort_values("key", ignore_index=True)
+    assert list(got["source_meta.tags"][0]) == ["x", "y"]
+    assert got["source_meta.tags"][1] is None
