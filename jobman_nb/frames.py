@@ -90,6 +90,14 @@ _NONE = type(None)
 Path = tuple[str, ...]
 
 
+def check_chunking(chunksize: Any, progress: Any) -> None:
+    """Raise a clear error unless *chunksize* is a positive int and *progress* True, False or None."""
+    if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
+        raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be True, False or None, got {progress!r}")
+
+
 # -- column kinds ---------------------------------------------------------------------------
 def _kinds(fields: Any) -> dict[str, str]:
     """Map field name -> kind ('TEXT', 'INTEGER', 'FLOAT', 'TIME', 'STATUS', 'JSON', 'NUMERIC', 'BLOB')."""
@@ -644,10 +652,7 @@ def iter_ents_df(dao: SqliteDAO, ent_type: str | None, query: Any = None, *, chu
     QueryError
         If the query is malformed (raised on the first ``next``).
     """
-    if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
-        raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
-    if progress is not None and not isinstance(progress, bool):
-        raise TypeError(f"progress must be True, False or None, got {progress!r}")
+    check_chunking(chunksize, progress)
     orm, select, batches = _read(dao, ent_type, query, chunksize)
     kinds = _kinds(orm.columns)
     categories = None

@@ -157,10 +157,9 @@ class ManyDatabases:
         QueryError
             If the query does not fit some file (raised before any chunk).
         """
-        if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
-            raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
-        if progress is not None and not isinstance(progress, bool):
-            raise TypeError(f"progress must be True, False or None, got {progress!r}")
+        from .frames import check_chunking
+
+        check_chunking(chunksize, progress)
         self.validate_query(query)
         bar = None
         if progress or progress is None:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .analytics import By, _by_list
 from .dao import STATUSES
 from .frames import STRING_DTYPE
 
@@ -65,7 +66,6 @@ _MEASURES = {"wait": "PENDING", "claimed": "CLAIMED", "run": "RUNNING"}
 #: Final statuses: drawn as a mark where the job ended, not as a bar.
 FINISHED: tuple[str, ...] = ("COMPLETED", "FAILED")
 
-By = Hashable | Sequence[Hashable] | None
 
 
 def _categories(*columns: pd.Series) -> list[str]:
@@ -231,16 +231,6 @@ def job_timelines(events: pd.DataFrame, *, until: Any = None) -> pd.DataFrame:
     out.index = out.index.astype(STRING_DTYPE)
     out["status"] = out["status"].astype(e["new_status"].dtype)
     return out.rename_axis("job_key").reset_index()
-
-
-def _by_list(df: pd.DataFrame, by: By) -> list[Hashable]:
-    if by is None:
-        return []
-    cols = [by] if isinstance(by, str) or not isinstance(by, Sequence) else list(by)
-    missing = [c for c in cols if c not in df.columns]
-    if missing:
-        raise KeyError(f"no column {missing[0]!r} in the frame; columns are: {', '.join(map(str, df.columns))}")
-    return cols
 
 
 def with_jobs(timelines: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
