@@ -27,7 +27,7 @@ is given (e.g. ``pd.Timestamp.now(tz='UTC')``, or the time the data was taken).
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
