@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import time
 from collections import Counter, deque
 from collections.abc import Iterator, Sequence
@@ -29,8 +30,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .dao import EngineSqliteDAO, JobmanSqliteDAO, WorkerSqliteDAO
+from .dao import EngineSqliteDAO, JobmanSqliteDAO, WorkerSqliteDAO, _query
 from .dao import history as _history
+from .dao.orm import ORM
 from .dao.sqlite_dao import SqliteDAO
 
 __all__ = ["START", "SOURCES", "WORKERS", "make_history"]
@@ -192,6 +194,14 @@ class _History:
         self.status, self.modified = status, modified
         self.stale_claimed = stale_claimed
         self.purgeable = (status == "COMPLETED") & (created < START + 2 * _DAY) & (rng.random(n) < 0.5)
+        # Noise of the failed jobs' errors (a salt, a retry before), drawn in chunks of _CHUNK
+        # jobs: the order in which earlier versions drew it, so a seed keeps its history.
+        salts, retried = [], []
+        for lo in range(0, n, _CHUNK):
+            m = min(_CHUNK, n - lo)
+            salts.append(rng.random(m))
+            retried.append(rng.random(m) < 0.2)
+        self.salts, self.retried = np.concatenate(salts), np.concatenate(retried)
 
     def _make_batches(self, t_submit: np.ndarray, t_start: np.ndarray, t_end: np.ndarray) -> None:
         """Group gpu_w's jobs, in order of hand-over, into batches of 4-32 that start and end together."""
@@ -248,45 +258,80 @@ def _traceback(kind: int, h: _History, i: int, salt: float) -> str:
     return ("Traceback (most recent call last):\n" + _FRAMES[kind].format(dir=dir_, code=code) + last)
 
 
-def _jobman_jobs(h: _History, lo: int, hi: int) -> list[dict[str, Any]]:
+# JSON text is built from templates: json.dumps of an object holding _MARK where a value goes,
+# split there. The values put in (hex keys, ASCII paths, integers) need no escaping, so the
+# text equals json.dumps of the whole object, which is what the DAO would store.
+_MARK = "\x1e"
+_NULL = "null"  # the DAO stores None in a JSON field as JSON null
+
+
+def _template(obj: Any) -> tuple[str, str]:
+    """Return the JSON text of *obj* before and after its one :data:`_MARK` value (quotes excluded)."""
+    before, after = _query.dumps(obj).split(_query.dumps(_MARK))
+    return before, after
+
+
+_KEY_META = _template({"key": _MARK})
+
+
+def _key_meta(keys: Iterator[str] | Sequence[str], present: Sequence[bool]) -> list[str]:
+    """``{"key": key}`` as JSON text where *present*, else JSON null."""
+    a, b = _KEY_META
+    return [f'{a}"{k}"{b}' if p else _NULL for k, p in zip(keys, present, strict=True)]
+
+
+def _rows(orm: ORM, cols: dict[str, Sequence[Any]]) -> list[tuple]:
+    """Zip column lists into rows in the table's field order (JSON already as text)."""
+    names = list(orm.fields)
+    if set(cols) != set(names):
+        raise RuntimeError(f"demo columns {sorted(cols)} do not match {orm.table}'s fields {names}")
+    return list(zip(*(cols[n] for n in names), strict=True))
+
+
+def _jobman_columns(h: _History, lo: int, hi: int) -> dict[str, Sequence[Any]]:
+    """Columns of the jobman jobs *lo* to *hi*, JSON fields as text."""
     sl = slice(lo, hi)
-    salts = h.rng.random(hi - lo).tolist()
-    retried = (h.rng.random(hi - lo) < 0.2).tolist()
-    resources = {}
-    cfgs = {}
-    jobs = []
-    for j, (i, key, created, modified, status, calc, cpus, mem, wall, batchable, src, tag, worker, purge) in enumerate(
-            zip(range(lo, hi), h.keys[sl], _times(h.created[sl]), _times(h.modified[sl]), h.status[sl].tolist(),
-                h.calc[sl].tolist(), h.cpus[sl].tolist(), h.mem_gb[sl].tolist(), h.walltime[sl].tolist(),
-                h.batchable[sl].tolist(), h.source[sl].tolist(), h.source_tag[sl].tolist(),
-                h.worker[sl].tolist(), h.purgeable[sl].tolist(), strict=True)):
-        res = resources.get((cpus, mem, wall))
-        if res is None:  # shared between rows: the DAO serializes each row anyway
-            res = resources[cpus, mem, wall] = {"cpus": cpus, "mem_gb": mem, "walltime": wall}
-        cfg = cfgs.get(calc)
-        if cfg is None:
-            code, method, basis, _, _ = _CALCS[calc]
-            cfg = cfgs[calc] = {"code": code, "method": method, **({"basis": basis} if basis else {})}
-        source = h.source_names[src]
-        assigned = status not in ("PENDING", "CLAIMED")
-        errors = None
-        if status == "FAILED":
-            tb = _traceback(int(h.outcome[i]), h, i, salts[j])
-            errors = [_traceback(int(h.outcome[i]), h, i, salts[j] / 2), tb] if retried[j] else [tb]
-        jobs.append({
-            "key": key, "created": created, "modified": modified, "status": status,
-            "job_spec": {"dir": f"/scratch/{SOURCES[source][1]}/jobs/{key[:8]}", "entrypoint": "./entrypoint.sh",
-                         "batchable": batchable, "resources": res, "cfg": cfg},
-            "batchable": int(batchable),
-            "worker_key": h.worker_names[worker] if assigned else None,
-            "worker_meta": {"key": key} if assigned else None,
-            "errors": errors,
-            "source_key": source,
-            "source_meta": {"i": i, "tags": ["rerun"] if tag else []},
-            "source_tag": "postprocess" if tag else None,
-            "purgeable": 1 if purge else None,
-        })
-    return jobs
+    keys = h.keys[sl]
+    status = h.status[sl]
+    assigned = (status != "PENDING") & (status != "CLAIMED")
+    users = np.array([SOURCES[s][1] for s in h.source_names], dtype=object)[h.source[sl]].tolist()
+
+    # job_spec: one template per distinct (batchable, resources, cfg); the dir goes in the mark.
+    parts = np.stack([h.batchable[sl], h.cpus[sl], h.mem_gb[sl], h.walltime[sl], h.calc[sl]], axis=1)
+    combos, which = np.unique(parts, axis=0, return_inverse=True)
+    templates = []
+    for batchable, cpus, mem, wall, calc in combos.tolist():
+        code, method, basis, _, _ = _CALCS[calc]
+        templates.append(_template({
+            "dir": _MARK, "entrypoint": "./entrypoint.sh", "batchable": bool(batchable),
+            "resources": {"cpus": cpus, "mem_gb": mem, "walltime": wall},
+            "cfg": {"code": code, "method": method, **({"basis": basis} if basis else {})}}))
+    specs = [f'{a}"/scratch/{u}/jobs/{k[:8]}"{b}'
+             for (a, b), u, k in zip([templates[t] for t in which.ravel().tolist()], users, keys, strict=True)]
+
+    errors = [_NULL] * (hi - lo)
+    for j in np.flatnonzero(status == "FAILED").tolist():
+        i = lo + j
+        kind, salt = int(h.outcome[i]), float(h.salts[i])
+        tb = _traceback(kind, h, i, salt)
+        errors[j] = _query.dumps([_traceback(kind, h, i, salt / 2), tb] if h.retried[i] else [tb])
+
+    tag = h.source_tag[sl].astype(bool)
+    meta_a, meta_b = _template({"i": _MARK, "tags": []})
+    rerun_a, rerun_b = _template({"i": _MARK, "tags": ["rerun"]})
+    source_meta = [f"{rerun_a}{i}{rerun_b}" if t else f"{meta_a}{i}{meta_b}"
+                   for i, t in zip(range(lo, hi), tag.tolist(), strict=True)]
+    worker_key = np.array(h.worker_names, dtype=object)[h.worker[sl]]
+    worker_key[~assigned] = None
+    return {
+        "key": keys, "created": _times(h.created[sl]), "modified": _times(h.modified[sl]),
+        "status": status.tolist(), "job_spec": specs, "batchable": h.batchable[sl].astype(np.int64).tolist(),
+        "worker_key": worker_key.tolist(), "worker_meta": _key_meta(keys, assigned.tolist()), "errors": errors,
+        "source_key": np.array(h.source_names, dtype=object)[h.source[sl]].tolist(),
+        "source_meta": source_meta,
+        "source_tag": np.where(tag, "postprocess", None).tolist(),
+        "purgeable": np.where(h.purgeable[sl], 1, None).tolist(),
+    }
 
 
 def _worker_status(h: _History, i: np.ndarray, t_start: np.ndarray, t_end: np.ndarray,
@@ -297,33 +342,39 @@ def _worker_status(h: _History, i: np.ndarray, t_start: np.ndarray, t_end: np.nd
                      outcome).astype(object)
 
 
-def _worker_and_engine_jobs(h: _History, w: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Return worker *w*'s job records and its engine's job records."""
+def _worker_and_engine_columns(h: _History, w: int) -> tuple[dict[str, list[Any]], dict[str, list[Any]]]:
+    """Return the columns of worker *w*'s jobs and of its engine's jobs, JSON fields as text."""
     rng, now = h.rng, h.now
     # Handed to the worker: past t_submit, and not lost between claim and hand-over.
     idx = np.flatnonzero((h.worker == w) & (h.t_submit <= now) & ~h.stale_claimed)
-    created = h.t_submit[idx] + rng.uniform(0.01, 1.0, len(idx))
+    m = len(idx)
+    created = h.t_submit[idx] + rng.uniform(0.01, 1.0, m)
     t_start, t_end = h.t_start[idx], h.t_end[idx]
-    t_done = t_end + rng.uniform(0.5, 30.0, len(idx))
+    t_done = t_end + rng.uniform(0.5, 30.0, m)
     wstatus = _worker_status(h, idx, t_start, t_end, t_done)
     unknown = h.status[idx] == "UNKNOWN"
     wstatus[unknown] = "UNKNOWN"
     modified = np.select([t_start > now, t_end > now, t_done > now], [created, t_start, t_end], t_done)
     modified = np.where(unknown, t_end, modified)
     quota = h.outcome[idx] == _QUOTA  # failed preparing the dir: never reached the engine
-    engine_keys = _uuids(rng, len(idx))
-    has_engine = (t_start <= now) & ~quota & (h.batch_of[idx] < 0)
-    worker_jobs, engine_jobs = [], []
-    for key, c, m, s, ek, he, b, unk, ts, te in zip(
-            [h.keys[i] for i in idx.tolist()], _times(created), _times(modified), wstatus.tolist(), engine_keys,
-            has_engine.tolist(), h.batch_of[idx].tolist(), unknown.tolist(), _times(t_start), _times(t_end),
-            strict=True):
-        worker_jobs.append({"key": key, "created": c, "modified": m, "status": s, "batchable": 1 if b >= 0 else 0,
-                            "batch_meta": None, "is_batch": 0, "parent_batch_key": h.batch_keys[b] if b >= 0 else None,
-                            "engine_key": None, "engine_meta": {"key": ek} if he else None})
-        if he and not unk:  # an UNKNOWN job's engine record is gone: its link points nowhere
-            engine_jobs.append({"key": ek, "created": ts, "modified": te if te <= now else ts,
-                                "status": "EXECUTED" if te <= now else "RUNNING"})
+    engine_keys = _uuids(rng, m)
+    batch_of = h.batch_of[idx]
+    has_engine = (t_start <= now) & ~quota & (batch_of < 0)
+    parent = np.array([*h.batch_keys, None], dtype=object)[batch_of]  # -1 picks the None
+    workers: dict[str, list[Any]] = {
+        "key": [h.keys[i] for i in idx.tolist()], "created": _times(created), "modified": _times(modified),
+        "status": wstatus.tolist(), "batchable": (batch_of >= 0).astype(np.int64).tolist(),
+        "batch_meta": [_NULL] * m, "is_batch": [0] * m, "parent_batch_key": parent.tolist(),
+        "engine_key": [None] * m, "engine_meta": _key_meta(engine_keys, has_engine.tolist()),
+    }
+    # An UNKNOWN job's engine record is gone: its link points nowhere.
+    sel = np.flatnonzero(has_engine & ~unknown)
+    ts, te = np.round(t_start[sel], 6), np.round(t_end[sel], 6)  # as _times rounds
+    ended = te <= now
+    engines: dict[str, list[Any]] = {
+        "key": [engine_keys[i] for i in sel.tolist()], "created": ts.tolist(),
+        "modified": np.where(ended, te, ts).tolist(), "status": np.where(ended, "EXECUTED", "RUNNING").tolist(),
+    }
     if w == h.worker_names.index("gpu_w") and h.batch_keys:
         nb = len(h.batch_keys)
         formed = np.array([h.t_submit[m].max() for m in h.batch_members]) + 0.5
@@ -339,16 +390,20 @@ def _worker_and_engine_jobs(h: _History, w: int) -> tuple[list[dict[str, Any]], 
                 status, mod = "EXECUTED", end
             else:
                 status, mod = ("COMPLETED" if (h.outcome[members] == _OK).any() else "FAILED"), done
-            worker_jobs.append({"key": bkey, "created": round(float(formed[b]), 6), "modified": round(float(mod), 6),
-                                "status": status, "batchable": 0, "is_batch": 1,
-                                "batch_meta": {"subjobs": [h.keys[i] for i in members.tolist()]},
-                                "parent_batch_key": None, "engine_key": None,
-                                "engine_meta": {"key": b_engine[b]} if start <= now else None})
+            batch = {"key": bkey, "created": round(float(formed[b]), 6), "modified": round(float(mod), 6),
+                     "status": status, "batchable": 0, "is_batch": 1,
+                     "batch_meta": _query.dumps({"subjobs": [h.keys[i] for i in members.tolist()]}),
+                     "parent_batch_key": None, "engine_key": None,
+                     "engine_meta": _key_meta([b_engine[b]], [start <= now])[0]}
+            for name, value in batch.items():
+                workers[name].append(value)
             if start <= now:
-                engine_jobs.append({"key": b_engine[b], "created": round(float(start), 6),
-                                    "modified": round(float(end if end <= now else start), 6),
-                                    "status": "EXECUTED" if end <= now else "RUNNING"})
-    return worker_jobs, engine_jobs
+                engine = {"key": b_engine[b], "created": round(float(start), 6),
+                          "modified": round(float(end if end <= now else start), 6),
+                          "status": "EXECUTED" if end <= now else "RUNNING"}
+                for name, value in engine.items():
+                    engines[name].append(value)
+    return workers, engines
 
 
 def _kvps(h: _History) -> list[dict[str, Any]]:
@@ -369,83 +424,93 @@ def _remove(path: Path) -> None:
             os.remove(f"{path}{suffix}")
 
 
-def _chunks(records: Sequence[dict[str, Any]]) -> Iterator[Sequence[dict[str, Any]]]:
-    for lo in range(0, len(records), _CHUNK):
-        yield records[lo:lo + _CHUNK]
-
-
-def _batches(h: _History, bar: tqdm) -> Iterator[tuple[str, str, Sequence[dict[str, Any]]]]:
-    """Yield ``(table prefix, ent_type, records)`` in writing order, built lazily (counted on *bar*)."""
+def _batches(h: _History, orms: dict[str, ORM], bar: tqdm) -> Iterator[tuple[ORM, list[tuple]]]:
+    """Yield ``(orm, rows)`` in writing order, built lazily (counted on *bar*)."""
+    job = orms["jobman_job"]
     for lo in range(0, h.n, _CHUNK):
-        yield "jobman_", "job", _jobman_jobs(h, lo, min(lo + _CHUNK, h.n))
-    yield "jobman_", "kvp", _kvps(h)
+        yield job, _rows(job, _jobman_columns(h, lo, min(lo + _CHUNK, h.n)))
+    kvp = orms["jobman_kvp"]
+    yield kvp, kvp.prepare_records(_kvps(h), auto_update=False)[1]
     for i, worker in enumerate(h.worker_names):
-        wjobs, ejobs = _worker_and_engine_jobs(h, i)
-        bar.total += len(wjobs) + len(ejobs)
-        bar.refresh()
-        for chunk in _chunks(wjobs):
-            yield f"_worker_{worker}_", "job", chunk
-        for chunk in _chunks(ejobs):
-            yield f"engine_{WORKERS[worker]}_", "job", chunk
+        wcols, ecols = _worker_and_engine_columns(h, i)
+        for orm, cols in ((orms[f"_worker_{worker}_job"], wcols), (orms[f"engine_{WORKERS[worker]}_job"], ecols)):
+            rows = _rows(orm, cols)
+            bar.total += len(rows)
+            bar.refresh()
+            for lo in range(0, len(rows), _CHUNK):
+                yield orm, rows[lo:lo + _CHUNK]
+
+
+def _daos(path: Path) -> list[SqliteDAO]:
+    """The DAOs of every table, creating nothing yet."""
+    uri = str(path)
+    daos: list[SqliteDAO] = [JobmanSqliteDAO(db_uri=uri, initialize=False)]
+    for worker, engine in WORKERS.items():
+        daos.append(WorkerSqliteDAO(db_uri=uri, table_prefix=f"_worker_{worker}_", initialize=False))
+        daos.append(EngineSqliteDAO(db_uri=uri, table_prefix=f"engine_{engine}_", initialize=False))
+    return daos
+
+
+def _fast(conn: sqlite3.Connection) -> None:
+    # The file is renamed into place only when complete, so a crash loses nothing: skip
+    # fsyncs, and give SQLite room for the B-trees of random uuid keys.
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-262144")
 
 
 class _Writer:
-    """Writes batches through the DAOs; lives in one thread, which owns every connection."""
+    """Writes rows through the DAOs' ORMs; lives in one thread, which owns every connection.
+
+    The tables are created first and loaded through one connection in the
+    rollback-journal mode jobman leaves its files in (not WAL, which would
+    write every page twice); their indexes come last (``ensure_tables``), as
+    sorting a full column is cheaper than keeping an index in order row by row.
+    """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.dao: SqliteDAO | None = None
-        self.tables: dict[str, int] = {}
+        self.daos = _daos(path)
+        self.orms = {orm.table: orm for dao in self.daos for orm in dao.orms.values()}
+        self.tables = dict.fromkeys(self.orms, 0)
+        self.loader = self.daos[0]
+        conn = self.loader.connection
+        _fast(conn)
+        # Page contents are journaled in memory: a failed chunk still rolls back.
+        conn.execute("PRAGMA journal_mode=MEMORY")
+        with self.loader.transaction():
+            for orm in self.orms.values():
+                orm.create_table(connection=conn)
 
-    def _open(self, prefix: str) -> SqliteDAO:
-        if self.dao is not None and self.dao.table_prefix == prefix:
-            return self.dao
-        self.close()
-        uri = str(self.path)
-        if prefix == "jobman_":
-            dao: SqliteDAO = JobmanSqliteDAO(db_uri=uri)
-        elif prefix.startswith("_worker_"):
-            dao = WorkerSqliteDAO(db_uri=uri, table_prefix=prefix)
-        else:
-            dao = EngineSqliteDAO(db_uri=uri, table_prefix=prefix)
-        # The file is renamed into place only when complete, so a crash loses nothing:
-        # skip fsyncs, and give SQLite room for the B-trees of random uuid keys.
-        dao.connection.execute("PRAGMA synchronous=OFF")
-        dao.connection.execute("PRAGMA cache_size=-262144")
-        for orm in dao.orms.values():
-            self.tables.setdefault(orm.table, 0)
-        self.dao = dao
-        return dao
+    def write(self, orm: ORM, rows: list[tuple]) -> int:
+        with self.loader.transaction() as conn:
+            orm._execute_many(list(orm.fields), rows, False, conn)
+        self.tables[orm.table] += len(rows)
+        return len(rows)
 
-    def write(self, prefix: str, ent_type: str, records: Sequence[dict[str, Any]]) -> int:
-        dao = self._open(prefix)
-        dao.save_ents(ent_type, records, replace=False, auto_update=False)
-        self.tables[prefix + ent_type] += len(records)
-        return len(records)
+    def finish(self) -> None:
+        self.loader.connection.execute("PRAGMA journal_mode=DELETE")
+        for dao in self.daos:
+            _fast(dao.connection)
+            dao.ensure_tables()  # the indexes
+            dao.close()
 
-    def close(self, *, finished: bool = False) -> None:
-        if self.dao is not None:
-            if finished:
-                # Rollback-journal mode, as jobman leaves its files: read-only readers then
-                # need no -wal/-shm side files, so reading leaves the directory as it was.
-                self.dao.connection.execute("PRAGMA journal_mode=DELETE")
-            self.dao.close()
-        self.dao = None
+    def close(self) -> None:
+        for dao in self.daos:
+            dao.close()
 
 
 def _write(h: _History, path: Path, bar: tqdm) -> dict[str, int]:
-    """Write the history to *path*: building records here overlaps SQLite's work in the writer thread."""
-    writer = _Writer(path)
+    """Write the history to *path*: building rows here overlaps SQLite's work in the writer thread."""
     with ThreadPoolExecutor(1, thread_name_prefix="jobman_nb-demo") as pool:
+        writer = pool.submit(_Writer, path).result()
         pending: deque[Future[int]] = deque()
         try:
-            for batch in _batches(h, bar):
+            for batch in _batches(h, writer.orms, bar):
                 pending.append(pool.submit(writer.write, *batch))
                 while len(pending) > 1:
                     bar.update(pending.popleft().result())
             while pending:
                 bar.update(pending.popleft().result())
-            pool.submit(writer.close, finished=True).result()
+            pool.submit(writer.finish).result()
         finally:
             for future in pending:
                 future.cancel()
@@ -494,9 +559,7 @@ def _write_events(h: _History, path: Path) -> int:
     try:
         conn = dao.connection
         conn.execute("PRAGMA synchronous=OFF")
-        index = {k: i for i, k in enumerate(h.keys)}
-        retried = {index[r[0]] for r in conn.execute(
-            "SELECT key FROM jobman_job WHERE status = 'FAILED' AND json_array_length(errors) = 2")}
+        retried = set(np.flatnonzero((h.status == "FAILED") & h.retried).tolist())
         orm = dao.orms["job"]
         with dao.transaction():
             _history.create_event_table(conn, orm)
