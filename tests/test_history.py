@@ -116,8 +116,7 @@ def test_enable_snapshots_existing_jobs_and_is_idempotent(file_dao):
         ("a", "RUNNING", "RUNNING", T0)]  # a job without a status has nothing to record
     triggers = [r[0] for r in file_dao.connection.execute(
         "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")]
-    assert triggers == ["jobman_job_event_on_delete", "jobman_job_event_on_insert", "jobman_job_event_on_insert_clock",
-                        "jobman_job_event_on_update", "jobman_job_event_on_update_clock"]
+    assert triggers == ["jobman_job_event_on_delete", "jobman_job_event_on_insert", "jobman_job_event_on_update"]
 
 
 def test_disable_keeps_events_and_reenable_records_what_changed_meanwhile(hdao):
@@ -272,3 +271,35 @@ def test_demo_history_events_are_consistent_with_its_jobs(tmp_path):
     assert {k: (e["old_status"], e["new_status"], e["time"]) for k, e in first.items()} == {
         k: (None, "PENDING", j["created"]) for k, j in jobs.items()}
     assert any(e["old_status"] == "FAILED" and e["new_status"] == "PENDING" for e in events)  # retries
+
+
+def test_insert_is_stamped_with_modified_else_created_else_null(hdao):
+    conn = sqlite3.connect(hdao.path)
+    conn.execute("INSERT INTO jobman_job (key, status, created, modified) VALUES ('m', 'PENDING', 1.0, 2.0)")
+    conn.execute("INSERT INTO jobman_job (key, status, created) VALUES ('c', 'PENDING', 3.0)")
+    conn.execute("INSERT INTO jobman_job (key, status) VALUES ('n', 'PENDING')")
+    conn.commit()
+    conn.close()
+    assert [(e["job_key"], e["time"]) for e in hdao.query_events()] == [("m", 2.0), ("c", 3.0), ("n", None)]
+
+
+def test_no_insert_trigger_calls_a_function(hdao):
+    # A function call in any trigger an INSERT compiles makes SQLite open a statement journal
+    # for every row of a batch (see jobman_nb.dao.history._statements); keep the clock out.
+    rows = hdao.connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    clock = {" AFTER INSERT " in sql: "julianday" in sql.lower() for _, sql in rows}
+    assert clock == {True: False, False: True}  # only the UPDATE and DELETE triggers read the clock
+
+
+def test_enable_replaces_the_triggers_of_an_earlier_version(hdao):
+    hdao.save_jobs([{"key": "a", "status": "PENDING", "modified": T0}], auto_update=False)
+    conn = hdao.connection
+    conn.execute("DROP TRIGGER jobman_job_event_on_insert")
+    conn.execute("CREATE TRIGGER jobman_job_event_on_insert_clock AFTER INSERT ON jobman_job "
+                 "BEGIN SELECT 1; END")  # a leftover of the version with _clock twins
+    hdao.enable_history()
+    names = sorted(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+    assert names == ["jobman_job_event_on_delete", "jobman_job_event_on_insert", "jobman_job_event_on_update"]
+    hdao.disable_history()
+    assert not hdao.history_enabled
+    assert [e["new_status"] for e in hdao.query_events()] == ["PENDING"]

@@ -10,8 +10,7 @@ recorded, whichever process or library it is (jobman 0.0.1, jobman_nb, raw SQL):
     was deleted) and ``time`` (float seconds since the epoch, like ``created``
     and ``modified``).
 
-Triggers (``<prefix>job_event_on_insert``, ``..._on_update``, each with a ``_clock`` twin for
-writes that give no new ``modified``, and ``..._on_delete``):
+Triggers (``<prefix>job_event_on_insert``, ``..._on_update`` and ``..._on_delete``):
 
 - AFTER UPDATE OF status, when the status really changes: ``OLD.status`` →
   ``NEW.status``. jobman_nb saves with an upsert (``INSERT ... ON CONFLICT DO
@@ -36,10 +35,13 @@ was off. Snapshots are stamped with the job's ``modified``.
 Timestamps: the job's new ``modified`` when the write changed it (jobman and
 jobman_nb set ``modified`` on every save and update, so the event time is
 the time the writer chose, and histories imported with their own timestamps
-keep them); otherwise the database clock, ``julianday('now')`` converted to
-epoch seconds (millisecond precision; raw SQL that changes only ``status``).
-After ``INSERT OR REPLACE`` the previous ``modified`` is gone, so a non-NULL
-``NEW.modified`` is used as is.
+keep them). An UPDATE that gives no new ``modified`` (raw SQL that changes
+only ``status``) and a DELETE are stamped with the database clock,
+``julianday('now')`` converted to epoch seconds (millisecond precision). An
+INSERT (or ``INSERT OR REPLACE``, after which the previous ``modified`` is
+gone) is stamped with the row's own ``modified``, else its ``created``, else
+NULL: the insert trigger reads no clock, because a function call in it would
+make every insert journal its pages twice (see ``_statements``).
 
 :func:`disable` drops the triggers and keeps the table and its events.
 """
@@ -83,7 +85,9 @@ NOW_SQL = "((julianday('now') - 2440587.5) * 86400.0)"
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SUFFIX = "_event"
-_TRIGGERS = ("on_insert", "on_insert_clock", "on_update", "on_update_clock", "on_delete")
+_TRIGGERS = ("on_insert", "on_update", "on_delete")
+# Triggers of earlier versions, dropped by enable() and disable().
+_OLD_TRIGGERS = ("on_insert_clock", "on_update_clock")
 
 
 def _checked(name: str, what: str) -> str:
@@ -102,6 +106,11 @@ def trigger_names(job_table: str) -> tuple[str, ...]:
     """Names of the triggers that record *job_table*'s events (insert, update, each with a clock variant; delete)."""
     base = event_table(job_table)
     return tuple(_checked(f"{base}_{t}", "trigger") for t in _TRIGGERS)
+
+
+def _all_trigger_names(job_table: str) -> tuple[str, ...]:
+    base = event_table(job_table)
+    return trigger_names(job_table) + tuple(_checked(f"{base}_{t}", "trigger") for t in _OLD_TRIGGERS)
 
 
 def event_orm(job_orm: ORM) -> ORM:
@@ -128,49 +137,52 @@ def is_enabled(connection: Connection, job_table: str) -> bool:
     return all(_exists(conn, "trigger", t) for t in trigger_names(job_table))
 
 
-def _statements(job_table: str, key_column: str, has_modified: bool) -> list[str]:
+def _statements(job_table: str, key_column: str, has_modified: bool, has_created: bool = True) -> list[str]:
     """The DDL and seeding statements of :func:`enable`, in order."""
     q = _query.quote_identifier
     job, events = q(job_table), q(event_table(job_table))
-    ins, ins_clock, upd, upd_clock, dele = map(q, trigger_names(job_table))
+    on_insert, on_update, on_delete = map(q, trigger_names(job_table))
     index = q(_checked(f"idx_{event_table(job_table)}_job_key", "index"))
-    key, status, modified = q(key_column), q("status"), q("modified")
+    key, status, modified, created = q(key_column), q("status"), q("modified"), q("created")
     # The last event of a job: the index on job_key holds the rowid, so this is one index seek.
     last = "(SELECT e.new_status FROM {events} AS e WHERE e.job_key = {ref} ORDER BY e.key DESC LIMIT 1)"
-    last_new = last.format(events=events, ref=f"NEW.{key}")
     last_j = last.format(events=events, ref=f"j.{key}")
-    insert = f"INSERT INTO {events} (job_key, old_status, new_status, time) VALUES"
-    # A trigger whose body calls julianday('now') computes it on every run (SQLite evaluates
-    # constant expressions up front), which doubled the cost of a save: the clock is read in
-    # separate triggers that run only when the write gives no new modified.
-    has_time = f"NEW.{modified} IS NOT NULL" if has_modified else "0"
-    new_time = f"NEW.{modified} IS NOT OLD.{modified} AND NEW.{modified} IS NOT NULL" if has_modified else "0"
-    on_insert = f"AFTER INSERT ON {job} WHEN NEW.{key} IS NOT NULL AND NEW.{status} IS NOT {last_new}"
-    on_update = f"AFTER UPDATE OF {status} ON {job} WHEN NEW.{status} IS NOT OLD.{status}"
+    last_new = last.format(events=events, ref=f"NEW.{key}")
+    insert = f"INSERT INTO {events} (job_key, old_status, new_status, time)"
+    # Why no trigger on INSERT calls a function (the clock): any function call compiled into a
+    # statement, trigger bodies included, makes SQLite mark the whole statement "may abort"
+    # (sqlite3VdbeAddFunctionCall -> sqlite3MayAbort on the top-level parse), and a statement
+    # that may abort and writes more than one b-tree opens a statement journal (usesStmtJournal =
+    # isMultiWrite && mayAbort). Inside a transaction each step of an executemany is a statement
+    # of its own, so every row copied each page it touched (job row, four indexes, event row and
+    # index) to the journal: 2-4x the cost of the write. An insert's time is therefore the row's
+    # own (modified, else created); the clock is read only by the UPDATE and DELETE triggers.
+    insert_time = f"COALESCE({', '.join([f'NEW.{modified}'] * has_modified + [f'NEW.{created}'] * has_created)}, NULL)"
+    update_time = (f"CASE WHEN NEW.{modified} IS NOT OLD.{modified} AND NEW.{modified} IS NOT NULL "
+                   f"THEN NEW.{modified} ELSE {NOW_SQL} END" if has_modified else NOW_SQL)
     return [
-        # No NOT NULL constraints: a constraint that can fail inside a trigger makes SQLite keep a
-        # statement journal for every write to the job table, which doubled the cost of a save.
+        # No NOT NULL constraints: a constraint that can fail inside a trigger makes the statement
+        # "may abort" too (see above).
         f"CREATE TABLE IF NOT EXISTS {events} (key INTEGER PRIMARY KEY, job_key TEXT, "
         "old_status TEXT, new_status TEXT, time FLOAT)",
         f"CREATE INDEX IF NOT EXISTS {index} ON {events} (job_key)",
         # Snapshots: jobs whose current status is not what their last event says.
-        f"INSERT INTO {events} (job_key, old_status, new_status, time) "
-        "SELECT k, CASE WHEN has_events THEN last ELSE s END, s, t FROM ("
+        f"{insert} SELECT k, CASE WHEN has_events THEN last ELSE s END, s, t FROM ("
         f"SELECT j.{key} AS k, j.{status} AS s, "
         f"{f'COALESCE(j.{modified}, {NOW_SQL})' if has_modified else NOW_SQL} AS t, j.rowid AS r, "
         f"EXISTS (SELECT 1 FROM {events} AS e WHERE e.job_key = j.{key}) AS has_events, {last_j} AS last "
         f"FROM {job} AS j WHERE j.{key} IS NOT NULL) "
         "WHERE CASE WHEN has_events THEN last IS NOT s ELSE s IS NOT NULL END ORDER BY r",
-        f"CREATE TRIGGER IF NOT EXISTS {ins} {on_insert} AND {has_time} BEGIN "
-        f"{insert} (NEW.{key}, {last_new}, NEW.{status}, NEW.{modified}); END",
-        f"CREATE TRIGGER IF NOT EXISTS {ins_clock} {on_insert} AND NOT ({has_time}) BEGIN "
-        f"{insert} (NEW.{key}, {last_new}, NEW.{status}, {NOW_SQL}); END",
-        f"CREATE TRIGGER IF NOT EXISTS {upd} {on_update} AND {new_time} BEGIN "
-        f"{insert} (NEW.{key}, OLD.{status}, NEW.{status}, NEW.{modified}); END",
-        f"CREATE TRIGGER IF NOT EXISTS {upd_clock} {on_update} AND NOT ({new_time}) BEGIN "
-        f"{insert} (NEW.{key}, OLD.{status}, NEW.{status}, {NOW_SQL}); END",
-        f"CREATE TRIGGER IF NOT EXISTS {dele} AFTER DELETE ON {job} WHEN OLD.{key} IS NOT NULL BEGIN "
-        f"{insert} (OLD.{key}, OLD.{status}, NULL, {NOW_SQL}); END",
+        *(f"DROP TRIGGER IF EXISTS {q(t)}" for t in _all_trigger_names(job_table)),
+        # The last event is looked up twice (WHEN and row): two seeks measured faster than one
+        # through a subquery in FROM (LIMIT 1 or an aggregate keep SQLite from flattening it).
+        f"CREATE TRIGGER {on_insert} AFTER INSERT ON {job} WHEN NEW.{key} IS NOT NULL "
+        f"AND NEW.{status} IS NOT {last_new} BEGIN {insert} VALUES (NEW.{key}, {last_new}, NEW.{status}, "
+        f"{insert_time}); END",
+        f"CREATE TRIGGER {on_update} AFTER UPDATE OF {status} ON {job} WHEN NEW.{status} IS NOT OLD.{status} "
+        f"BEGIN {insert} VALUES (NEW.{key}, OLD.{status}, NEW.{status}, {update_time}); END",
+        f"CREATE TRIGGER {on_delete} AFTER DELETE ON {job} WHEN OLD.{key} IS NOT NULL BEGIN "
+        f"{insert} VALUES (OLD.{key}, OLD.{status}, NULL, {NOW_SQL}); END",
     ]
 
 
@@ -203,7 +215,8 @@ def enable(connection: Connection, job_orm: ORM) -> None:
     """Create the event table and triggers of *job_orm*'s table, and snapshot its jobs.
 
     Idempotent, and the caller runs it in one transaction: enabling twice
-    writes nothing the second time.
+    writes no events the second time. The triggers are dropped and created
+    again, so a file enabled by an earlier version gets the current ones.
 
     Raises
     ------
@@ -218,14 +231,14 @@ def enable(connection: Connection, job_orm: ORM) -> None:
     missing = [c for c in ("status", job_orm.primary_key) if c not in present]
     if missing:
         raise SchemaError(f"{job_orm.table} has no column {missing[0]!r}: it cannot have a history")
-    for sql in _statements(job_orm.table, job_orm.primary_key or "key", "modified" in present):
+    for sql in _statements(job_orm.table, job_orm.primary_key or "key", "modified" in present, "created" in present):
         conn.execute(sql)
 
 
 def disable(connection: Connection, job_orm: ORM) -> None:
     """Drop the history triggers of *job_orm*'s table; the event table and its events stay."""
     conn = raw_connection(connection)
-    for name in trigger_names(job_orm.table):
+    for name in _all_trigger_names(job_orm.table):
         conn.execute(f"DROP TRIGGER IF EXISTS {_query.quote_identifier(name)}")
 
 
