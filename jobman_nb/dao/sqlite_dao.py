@@ -167,6 +167,8 @@ class SqliteDAO:
             target, uri = self.path, False
         connection = self.sqlite.connect(target, timeout=self.lock_timeout, isolation_level=None, uri=uri)
         connection.row_factory = self.sqlite.Row
+        if not self.read_only and "job" in self.orms and _history.is_enabled(connection, self.orms["job"].table):
+            self._use_memory_temp_store(connection)
         if self.debug:
             connection.set_trace_callback(self.logger.debug)
         return connection
@@ -436,6 +438,15 @@ class SqliteDAO:
         orm = self._job_orm_for_history()
         with self.transaction() as conn:
             _history.enable(conn, orm)
+        self._use_memory_temp_store(self.connection)
+
+    @staticmethod
+    def _use_memory_temp_store(connection: sqlite3.Connection) -> None:
+        # With history triggers on, each row of a batch save opens a statement journal (see
+        # jobman_nb.dao.history): keeping it in memory rather than a temporary file makes
+        # save_jobs ~1.4x instead of ~2x the cost without history. Only on such connections,
+        # since it also keeps large sorts and temporary indexes in memory.
+        connection.execute("PRAGMA temp_store=MEMORY")
 
     def disable_history(self) -> None:
         """Drop the history triggers; the recorded events stay.
