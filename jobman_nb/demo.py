@@ -84,15 +84,21 @@ _HOURLY = np.array([2, 1, 1, 1, 1, 2, 4, 7, 10, 12, 12, 11, 9, 11, 12, 12, 11, 9
 _OK, _QUOTA, _NODE, _OOM, _SCF, _WALL = range(6)
 
 
+_HEX_PAIRS = np.frombuffer(bytes.hex(bytes(range(256))).encode(), dtype=np.uint8).reshape(256, 2)
+
+
 # -- numbers --------------------------------------------------------------------------------
 def _uuids(rng: np.random.Generator, n: int) -> list[str]:
     """Return *n* seed-derived uuid4 strings."""
     raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = raw.tobytes().hex()
-    return [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-{h[i + 12:i + 16]}-{h[i + 16:i + 20]}-{h[i + 20:i + 32]}"
-            for i in range(0, 32 * n, 32)]
+    # The text as ASCII codes (two hex digits a byte, dashes between groups), made strings in bulk.
+    digits = np.take(_HEX_PAIRS, raw, axis=0).reshape(n, 32)
+    text = np.full((n, 36), ord("-"), dtype=np.uint8)
+    for dashes, (lo, hi) in enumerate(((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))):
+        text[:, lo + dashes:hi + dashes] = digits[:, lo:hi]
+    return text.view("S36").ravel().astype("U36").tolist()
 
 
 def _times(x: np.ndarray) -> list[float]:
@@ -297,17 +303,23 @@ def _jobman_columns(h: _History, lo: int, hi: int) -> dict[str, Sequence[Any]]:
     users = np.array([SOURCES[s][1] for s in h.source_names], dtype=object)[h.source[sl]].tolist()
 
     # job_spec: one template per distinct (batchable, resources, cfg); the dir goes in the mark.
-    parts = np.stack([h.batchable[sl], h.cpus[sl], h.mem_gb[sl], h.walltime[sl], h.calc[sl]], axis=1)
-    combos, which = np.unique(parts, axis=0, return_inverse=True)
+    choices = (np.array([0, 1]), _CPUS, _MEM_GB, _WALLTIME, np.arange(len(_CALCS)))
+    values = (h.batchable[sl], h.cpus[sl], h.mem_gb[sl], h.walltime[sl], h.calc[sl])
+    combo = np.ravel_multi_index([np.searchsorted(c, v) for c, v in zip(choices, values, strict=True)],
+                                 [len(c) for c in choices])
+    codes, which = np.unique(combo, return_inverse=True)
     templates = []
-    for batchable, cpus, mem, wall, calc in combos.tolist():
-        code, method, basis, _, _ = _CALCS[calc]
+    for code in codes.tolist():
+        batchable, cpus, mem, wall, calc = (int(c[i]) for c, i in
+                                            zip(choices, np.unravel_index(code, [len(c) for c in choices]),
+                                                strict=True))
+        prog, method, basis, _, _ = _CALCS[calc]
         templates.append(_template({
             "dir": _MARK, "entrypoint": "./entrypoint.sh", "batchable": bool(batchable),
             "resources": {"cpus": cpus, "mem_gb": mem, "walltime": wall},
-            "cfg": {"code": code, "method": method, **({"basis": basis} if basis else {})}}))
+            "cfg": {"code": prog, "method": method, **({"basis": basis} if basis else {})}}))
     specs = [f'{a}"/scratch/{u}/jobs/{k[:8]}"{b}'
-             for (a, b), u, k in zip([templates[t] for t in which.ravel().tolist()], users, keys, strict=True)]
+             for (a, b), u, k in zip([templates[t] for t in which.tolist()], users, keys, strict=True)]
 
     errors = [_NULL] * (hi - lo)
     for j in np.flatnonzero(status == "FAILED").tolist():
@@ -463,8 +475,10 @@ class _Writer:
 
     The tables are created first and loaded through one connection in the
     rollback-journal mode jobman leaves its files in (not WAL, which would
-    write every page twice); their indexes come last (``ensure_tables``), as
-    sorting a full column is cheaper than keeping an index in order row by row.
+    write every page twice), each table in one transaction (its key index is
+    written out once, not once per chunk). A table's other indexes come after
+    its rows (``ensure_tables``): sorting a full column is cheaper than keeping
+    an index in order row by row.
     """
 
     def __init__(self, path: Path) -> None:
@@ -472,42 +486,72 @@ class _Writer:
         self.orms = {orm.table: orm for dao in self.daos for orm in dao.orms.values()}
         self.tables = dict.fromkeys(self.orms, 0)
         self.loader = self.daos[0]
+        self._transaction = contextlib.ExitStack()
         conn = self.loader.connection
         _fast(conn)
-        # Page contents are journaled in memory: a failed chunk still rolls back.
+        # Page contents are journaled in memory: a failed load still rolls back.
         conn.execute("PRAGMA journal_mode=MEMORY")
         with self.loader.transaction():
             for orm in self.orms.values():
                 orm.create_table(connection=conn)
 
+    def begin(self) -> int:
+        self._transaction.enter_context(self.loader.transaction())
+        return 0
+
     def write(self, orm: ORM, rows: list[tuple]) -> int:
-        with self.loader.transaction() as conn:
-            orm._execute_many(list(orm.fields), rows, False, conn)
+        orm._execute_many(list(orm.fields), rows, False, self.loader.connection)
         self.tables[orm.table] += len(rows)
         return len(rows)
 
+    def commit(self) -> int:
+        self._transaction.close()
+        return 0
+
+    def index(self, prefix: str | None) -> int:
+        """Create the indexes of the tables of *prefix* (once their rows are written)."""
+        for dao in self.daos:
+            if dao.table_prefix == prefix:
+                _fast(dao.connection)
+                dao.ensure_tables()
+                dao.close()
+        return 0
+
     def finish(self) -> None:
         self.loader.connection.execute("PRAGMA journal_mode=DELETE")
-        for dao in self.daos:
-            _fast(dao.connection)
-            dao.ensure_tables()  # the indexes
+        for dao in self.daos:  # tables without rows; the others have their indexes already
+            dao.ensure_tables()
             dao.close()
 
     def close(self) -> None:
+        """Roll back what is not committed, and close every connection."""
+        error = RuntimeError("make_history did not finish")
+        self._transaction.__exit__(type(error), error, None)
         for dao in self.daos:
             dao.close()
 
 
 def _write(h: _History, path: Path, bar: tqdm) -> dict[str, int]:
-    """Write the history to *path*: building rows here overlaps SQLite's work in the writer thread."""
+    """Write the history to *path*: rows are built here, SQLite writes them in the writer thread."""
     with ThreadPoolExecutor(1, thread_name_prefix="jobman_nb-demo") as pool:
         writer = pool.submit(_Writer, path).result()
         pending: deque[Future[int]] = deque()
+        table: ORM | None = None
         try:
-            for batch in _batches(h, writer.orms, bar):
-                pending.append(pool.submit(writer.write, *batch))
-                while len(pending) > 1:
+            for orm, rows in _batches(h, writer.orms, bar):
+                if orm is not table:
+                    if table is not None:
+                        pending.append(pool.submit(writer.commit))
+                        if orm.table_prefix != table.table_prefix:
+                            pending.append(pool.submit(writer.index, table.table_prefix))
+                    pending.append(pool.submit(writer.begin))
+                    table = orm
+                pending.append(pool.submit(writer.write, orm, rows))
+                while len(pending) > 2:
                     bar.update(pending.popleft().result())
+            if table is not None:
+                pending.append(pool.submit(writer.commit))
+                pending.append(pool.submit(writer.index, table.table_prefix))
             while pending:
                 bar.update(pending.popleft().result())
             pool.submit(writer.finish).result()
