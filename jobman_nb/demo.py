@@ -175,8 +175,9 @@ class _History:
         self.run = run
         self.batch_of = np.full(n, -1)
         self._make_batches(t_submit, t_start, t_end)
-        t_end = np.where(self.batch_of >= 0, self.batch_end[np.maximum(self.batch_of, 0)], t_end)
-        t_start = np.where(self.batch_of >= 0, self.batch_start[np.maximum(self.batch_of, 0)], t_start)
+        # A job's batch times (index -1, no batch, picks the NaN that np.where drops).
+        t_end = np.where(self.batch_of >= 0, np.append(self.batch_end, np.nan)[self.batch_of], t_end)
+        t_start = np.where(self.batch_of >= 0, np.append(self.batch_start, np.nan)[self.batch_of], t_start)
         t_final = t_end + rng.exponential(60.0, n)
         self.t_claim, self.t_submit, self.t_start, self.t_end, self.t_final = t_claim, t_submit, t_start, t_end, t_final
 
@@ -218,7 +219,8 @@ class _History:
         bounds = np.concatenate([[0], np.cumsum(sizes)])
         bounds = bounds[bounds < len(idx)]
         nb = len(bounds)
-        self.batch_members = [idx[a:b] for a, b in zip(bounds, [*bounds[1:], len(idx)], strict=True)]
+        ends = [*bounds[1:], len(idx)] if nb else []
+        self.batch_members = [idx[a:b] for a, b in zip(bounds, ends, strict=True)]
         self.batch_of[idx] = np.repeat(np.arange(nb), np.diff(np.append(bounds, len(idx))))
         formed = np.array([t_submit[m].max() for m in self.batch_members]) if nb else np.empty(0)
         self.batch_start = formed + rng.exponential(300.0, nb)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections import Counter
 
@@ -177,3 +178,28 @@ def test_bad_arguments(tmp_path, kwargs, match):
 def test_missing_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="no directory"):
         make_history(tmp_path / "nope" / "x.sqlite", n_jobs=10)
+
+
+def test_json_text_is_what_json_dumps_writes(history):
+    """The JSON columns hold exactly the text json.dumps gives (what save_jobs would store)."""
+    conn = sqlite3.connect(history[0])
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        checked = 0
+        for table in tables:
+            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
+            for column in set(columns) & {"job_spec", "worker_meta", "errors", "source_meta", "batch_meta",
+                                          "engine_meta", "value"}:
+                for (text,) in conn.execute(f'SELECT "{column}" FROM "{table}"'):
+                    assert text == json.dumps(json.loads(text)), (table, column, text)
+                    checked += 1
+    finally:
+        conn.close()
+    assert checked > 5 * N
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2, 5])
+def test_tiny_histories(tmp_path, n_jobs):
+    summary = make_history(tmp_path / "tiny.sqlite", n_jobs=n_jobs, seed=1)
+    assert summary["tables"]["jobman_job"] == n_jobs
+    assert set(summary["tables"]) == set(_dump(tmp_path / "tiny.sqlite"))
