@@ -8,6 +8,7 @@ are printed as one plain line on stderr, without a traceback.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 import tempfile
@@ -46,6 +47,11 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # the reader went away (`jobman-nb query ... | head`): stop quietly, as Unix tools do;
+            # point stdout at devnull so flushing it at exit cannot fail again
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise click.exceptions.Exit(0) from None
         except (QueryError, LookupError) as exc:
             raise _UsageProblem(str(exc).strip("'\"")) from None
         except (JobmanError, OSError, sqlite3.Error, ValueError) as exc:

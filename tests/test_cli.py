@@ -234,3 +234,20 @@ def test_installed_console_script(fixture_path, tmp_path):
                          timeout=120)
     assert bad.returncode == 2
     assert bad.stderr.startswith("Error: ") and "Traceback" not in bad.stderr
+
+
+def test_a_closed_pipe_ends_quietly(fixture_path):
+    """`jobman-nb info ... | head -1`: the reader goes away; no 'Broken pipe' error, exit 0."""
+    child = (
+        "import sys\n"
+        "from jobman_nb.cli import main\n"
+        "class ClosedPipe:\n"
+        "    def write(self, text): raise BrokenPipeError(32, 'Broken pipe')\n"
+        "    def flush(self): pass\n"
+        "    def fileno(self): return sys.__stdout__.fileno()\n"
+        "sys.stdout = ClosedPipe()\n"
+        f"main(['info', {str(fixture_path)!r}])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Broken pipe" not in proc.stderr and "Error" not in proc.stderr
