@@ -111,8 +111,9 @@ class JobsDaoMixin:
         self._check_writable()
         query = _query.check_query(query)
         select = _query.compile_select(query, orm.table, orm.columns, rowid=True)
-        sql, params = orm.compile_update({"status": JOB_STATUSES.CLAIMED}, {})
         with self.transaction() as conn:
+            # stamped once the write lock is held, so claims are ordered like their 'modified'
+            sql, params = orm.compile_update({"status": JOB_STATUSES.CLAIMED}, {})
             rowids = [r[0] for r in conn.execute(select.sql, select.params)]
             if not rowids:
                 return []
