@@ -250,6 +250,8 @@ class JobDatabase:
         """
         import pandas as pd
 
+        from .frames import epoch_to_utc
+
         conn = self.connection
         rows = []
         for ts in self.table_sets:
@@ -265,7 +267,7 @@ class JobDatabase:
         df = pd.DataFrame(rows, columns=["table", "role", "key", "rows", "columns", "extra_columns", "first",
                                          "last"])
         for col in ("first", "last"):
-            df[col] = _epoch_to_utc(df[col])
+            df[col] = epoch_to_utc(df[col])
         df["rows"] = df["rows"].astype("int64")
         df["columns"] = df["columns"].astype("int64")
         return df
@@ -306,14 +308,6 @@ class _JobmanLikeDAO(JobmanSqliteDAO):
         fields = {**self.JobSchema.get_field_infos(), **extra_job_fields}
         SqliteDAO.__init__(self, orm_specs=[{"name": "job", "fields": fields}], table_prefix=prefix,
                            debug=debug, **kwargs)
-
-
-def _epoch_to_utc(values: Any) -> pd.Series:
-    """Epoch seconds (floats, None) as ``datetime64[ns, UTC]`` (NaT for missing)."""
-    import pandas as pd
-
-    seconds = pd.to_numeric(pd.Series(values), errors="coerce")
-    return pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]")
 
 
 def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:

@@ -98,6 +98,12 @@ def check_chunking(chunksize: Any, progress: Any) -> None:
         raise TypeError(f"progress must be True, False or None, got {progress!r}")
 
 
+def epoch_to_utc(values: Any) -> pd.Series:
+    """Epoch seconds (numbers, None) as a ``datetime64[ns, UTC]`` Series (NaT for missing)."""
+    seconds = pd.to_numeric(pd.Series(values), errors="coerce")
+    return pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]")
+
+
 # -- column kinds ---------------------------------------------------------------------------
 def _kinds(fields: Any) -> dict[str, str]:
     """Map field name -> kind ('TEXT', 'INTEGER', 'FLOAT', 'TIME', 'STATUS', 'JSON', 'NUMERIC', 'BLOB')."""
@@ -182,8 +188,7 @@ def _column_series(kind: str, values: Sequence[Any]) -> pd.Series:
     if kind == "FLOAT":
         return pd.Series(arr.cast(pa.float64()).to_numpy(zero_copy_only=False))
     if kind == "TIME":
-        seconds = arr.cast(pa.float64()).to_numpy(zero_copy_only=False)
-        return pd.Series(pd.to_datetime(seconds, unit="s", utc=True).astype("datetime64[ns, UTC]"))
+        return epoch_to_utc(arr.cast(pa.float64()).to_numpy(zero_copy_only=False))
     return pd.Series(arr.to_pandas(types_mapper=_ARROW_PANDAS.get))
 
 

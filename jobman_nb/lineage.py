@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .dao import STATUSES
 from .dao._query import Query, check_query, compile_select, compile_where, dumps, quote_identifier
-from .explore import _epoch_to_utc
+from .frames import epoch_to_utc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -185,7 +185,7 @@ def lineage(db: JobDatabase, query: Query | None = None) -> pd.DataFrame:
     df = pd.DataFrame.from_records(cur.execute(sql, params).fetchall(), columns=names)
     df = df.drop(columns="_pos")
     for col in _TIME_COLUMNS:
-        df[col] = _epoch_to_utc(df[col])
+        df[col] = epoch_to_utc(df[col])
     for col in _STATUS_COLUMNS:
         df[col] = _status_categorical(df[col])
     for col in ("worker.link", "engine.link"):
@@ -242,6 +242,6 @@ def batch_jobs(db: JobDatabase, worker_key: str | None = None) -> pd.DataFrame:
     df.insert(6, "n_subjobs", df["subjob_keys"].map(len).astype("int64"))
     df["subjobs_found"] = df["subjobs_found"].astype("int64")
     for col in ("created", "modified"):
-        df[col] = _epoch_to_utc(df[col])
+        df[col] = epoch_to_utc(df[col])
     df["status"] = _status_categorical(df["status"])
     return df

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .dao._query import Query, check_query
+from .frames import epoch_to_utc
 
 if TYPE_CHECKING:
     from .dao.sqlite_dao import SqliteDAO
@@ -217,7 +218,6 @@ def requeue(dao: SqliteDAO, jobs: Query | pd.DataFrame | Iterable[Mapping[str, A
         current = {r["key"]: r["status"] for r in dao.query_jobs(
             {"filters": [{"field": "key", "op": "IN", "arg": keys}], "fields": ["key", "status"]})} if keys else {}
     out = pd.DataFrame(results, columns=["key", "seen_status", "seen_modified", "action", "reason"])
-    out["seen_modified"] = pd.to_datetime(pd.to_numeric(out["seen_modified"]), unit="s", utc=True).astype(
-        "datetime64[ns, UTC]")
+    out["seen_modified"] = epoch_to_utc(out["seen_modified"])
     out["current_status"] = out["key"].map(current)
     return out
