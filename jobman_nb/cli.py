@@ -157,7 +157,7 @@ def info(path: str) -> None:
     """List the tables in PATH (role, key, rows, time span) and count job statuses per table."""
     import pandas as pd
 
-    from .dao._query import quote_identifier
+    from .dao.query import quote_identifier
 
     with _open(path) as db:
         listing = db.listing()

@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from .dao import EngineSqliteDAO, JobmanSqliteDAO, WorkerSqliteDAO, _query
+from .dao import EngineSqliteDAO, JobmanSqliteDAO, WorkerSqliteDAO
 from .dao import history as _history
+from .dao import query as _query
 from .dao.orm import ORM
 from .dao.sqlite_dao import SqliteDAO
 

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dao import EngineSqliteDAO, JobmanSqliteDAO, SqliteDAO, WorkerSqliteDAO
-from .dao._query import quote_identifier
 from .dao.orm import FIELD_TYPES
+from .dao.query import quote_identifier
 from .errors import SchemaError
 
 if TYPE_CHECKING:

@@ -64,7 +64,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from .dao import _query
+from .dao import query as _query
 from .dao.jobs_dao_mixin import STATUSES
 from .dao.orm import raw_connection
 from .dao.utils import generate_timestamp

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .dao import STATUSES
-from .dao._query import Query, check_query, compile_select, compile_where, dumps, quote_identifier
+from .dao.query import Query, check_query, compile_select, compile_where, dumps, quote_identifier
 from .frames import epoch_to_utc
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .dao._query import Query, check_query
+from .dao.query import Query, check_query
 from .frames import epoch_to_utc
 
 if TYPE_CHECKING:

@@ -54,7 +54,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import QueryError, SchemaError
-from . import _query
+from . import query as _query
 from .orm import ORM, Connection, Record, raw_connection
 
 __all__ = [

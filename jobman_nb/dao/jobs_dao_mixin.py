@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UpdateError
-from . import _query
+from . import query as _query
 from .orm import Record
 from .sqlite_dao import SqliteDAO
 from .utils import Schema

@@ -19,7 +19,7 @@ from typing import Any
 import sqlite_utils
 
 from ..errors import CorruptRecordError, InsertError, IntegrityError, QueryError, SchemaError, UpdateError
-from . import _query
+from . import query as _query
 from .utils import FieldInfo, Schema, generate_timestamp
 
 __all__ = ["ORM", "Connection", "raw_connection"]

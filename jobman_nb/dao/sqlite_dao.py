@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 
 from ..errors import InsertError, IntegrityError, QueryError, ReadOnlyError, UpdateError
-from . import _query
 from . import history as _history
 from . import orm as _orm_module
+from . import query as _query
 from .orm import ORM, Record
 from .utils import generate_key as _generate_key
 from .utils import generate_timestamp_fields

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..dao._query import quote_identifier
 from ..dao.jobs_dao_mixin import STATUSES
+from ..dao.query import quote_identifier
 
 #: Rows sampled from each end of a table to find JSON paths.
 SAMPLE_ROWS = 500

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 import traitlets
 
-from ..dao._query import Query
+from ..dao.query import Query
 from ..errors import QueryError
 from . import _fields
 from ._fields import FieldSpec, InputError

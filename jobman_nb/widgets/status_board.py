@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import ipywidgets as widgets
 import traitlets
 
-from ..dao._query import quote_identifier
+from ..dao.query import quote_identifier
 from ..errors import QueryError
 from .query_builder import QueryBuilder
 

@@ -1,0 +1,550 @@
+"""The query-dict language: validation and compilation to SQL.
+
+Pure functions, no I/O. A *query dict* is::
+
+    {'filters': [...], 'order_by': {...} | [{...}, ...],
+     'limit': n, 'offset': n, 'fields': [...]}
+
+Every identifier is checked against the schema (a mapping of column name to
+declared type, ``'JSON'`` marking JSON columns) and quoted; every value is a
+bound parameter. Anything else raises :class:`~jobman_nb.errors.QueryError`
+before SQL is built. The grammar is documented in ``docs/query-language.md``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import QueryError
+
+__all__ = [
+    "Query",
+    "OPS",
+    "QUERY_KEYS",
+    "quote_identifier",
+    "json_path",
+    "field_sql",
+    "compile_where",
+    "compile_select",
+    "compile_updates",
+    "dumps",
+]
+
+Query = dict[str, Any]
+Columns = Mapping[str, str]
+
+#: Top-level keys a query dict may hold.
+QUERY_KEYS = ("filters", "order_by", "limit", "offset", "fields")
+#: The base operators (before negation with a leading ``!``).
+OPS = ("=", "<", "<=", ">", ">=", "IN", "LIKE", "GLOB", "IS", "IS NOT", "BETWEEN")
+_ALIASES = {"==": "=", "<>": "!=", "NOT IN": "!IN", "NOT LIKE": "!LIKE", "NOT GLOB": "!GLOB",
+            "NOT BETWEEN": "!BETWEEN"}
+_GROUP_KEYS = ("any", "all")
+_FILTER_KEYS = ("field", "op", "arg")
+_INT64 = (-(2**63), 2**63 - 1)
+# JSON-path segments that may be written into SQL as a literal (so that an
+# expression index on the same path can serve the query); anything else is a
+# bound parameter.
+_LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9_\-]+\Z")
+_PATH_SEGMENT = re.compile(r'[^".\x00-\x1f]+\Z')
+
+
+def dumps(value: Any) -> str:
+    """Serialize *value* as jobman does (``json.dumps``), refusing NaN and infinities.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the value cannot be represented as JSON.
+    """
+    return json.dumps(value, allow_nan=False)
+
+
+def quote_identifier(name: str) -> str:
+    """Quote an identifier for SQLite (double quotes, inner quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _suggest(name: Any, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _fail(where: str, message: str) -> QueryError:
+    return QueryError(f"{where}: {message}" if where else message)
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """A resolved field: a column, a whole JSON column, or a path into one."""
+
+    name: str
+    column: str
+    path: tuple[str, ...] = ()
+    is_json: bool = False
+    sql: str = ""
+    params: tuple[Any, ...] = field(default=())
+
+    @property
+    def whole_json(self) -> bool:
+        return self.is_json and not self.path
+
+
+def json_path(segments: Sequence[str]) -> str:
+    """Return the SQLite JSON path (``$."a"."b"``) for dotted-key *segments*."""
+    return "$" + "".join(f'."{s}"' for s in segments)
+
+
+def json_path_variants(segments: Sequence[str]) -> tuple[str, ...]:
+    """The JSON paths that can name *segments* in stored text.
+
+    ``json.dumps`` escapes non-ASCII keys (``"\\u00e7"``) and SQLite before
+    3.45 matches path labels against the escaped text, so a non-ASCII key is
+    looked up both as written and escaped.
+    """
+    plain = json_path(segments)
+    if all(s.isascii() for s in segments):
+        return (plain,)
+    return plain, json_path([json.dumps(s)[1:-1] for s in segments])
+
+
+def path_sql(column: str, segments: Sequence[str], operator: str = "json_extract") -> tuple[str, tuple[str, ...]]:
+    """SQL (and parameters) reading *segments* of JSON *column* with json_extract or '->'."""
+    col = quote_identifier(column)
+    variants = json_path_variants(segments)
+    if operator == "->":
+        parts = [f"{col} -> ?" for _ in variants]
+    else:
+        parts = [f"json_extract({col}, ?)" for _ in variants]
+    sql = parts[0] if len(parts) == 1 else f"COALESCE({', '.join(parts)})"
+    return sql, variants
+
+
+def field_sql(name: Any, columns: Columns, where: str = "field") -> FieldRef:
+    """Resolve a field name or dotted JSON path against *columns*.
+
+    Parameters
+    ----------
+    name
+        A column name, or ``'<json column>.<key>[.<key>...]'``.
+    columns
+        Mapping of column name to declared type; ``'JSON'`` marks JSON columns.
+    where
+        Where in the query the name came from, for error messages.
+
+    Returns
+    -------
+    FieldRef
+        The SQL expression (with its parameters) that evaluates the field.
+
+    Raises
+    ------
+    QueryError
+        For an unknown column, a path into a non-JSON column, or a bad path.
+    """
+    if not isinstance(name, str) or not name:
+        raise _fail(where, f"a field must be a non-empty string, got {name!r}")
+    json_columns = [c for c, t in columns.items() if t == "JSON"]
+    if name in columns:
+        return FieldRef(name, name, (), columns[name] == "JSON", quote_identifier(name))
+    head, _, rest = name.partition(".")
+    if not rest:
+        raise _fail(
+            where,
+            f"unknown field {name!r}{_suggest(name, list(columns))}; expected one of "
+            f"{', '.join(columns)}, or a dotted path into a JSON field "
+            f"({', '.join(json_columns) or 'none in this table'})",
+        )
+    if head not in columns:
+        raise _fail(where, f"unknown field {head!r} in {name!r}{_suggest(head, list(columns))}; "
+                    f"JSON fields are: {', '.join(json_columns) or 'none'}")
+    if columns[head] != "JSON":
+        raise _fail(where, f"{name!r}: {head!r} is not a JSON field, so it has no keys; "
+                    f"JSON fields are: {', '.join(json_columns) or 'none'}")
+    segments = tuple(rest.split("."))
+    for seg in segments:
+        if not _PATH_SEGMENT.match(seg):
+            raise _fail(where, f"{name!r}: bad key {seg!r} in JSON path (keys are non-empty and "
+                        "contain no '.', '\"' or control characters)")
+    if all(_LITERAL_SEGMENT.match(s) for s in segments):
+        return FieldRef(name, head, segments, True, f"json_extract({quote_identifier(head)}, '{json_path(segments)}')")
+    sql, params = path_sql(head, segments)
+    return FieldRef(name, head, segments, True, sql, params)
+
+
+def _check_scalar(value: Any, where: str, *, allow_none: bool = True) -> Any:
+    if value is None:
+        if allow_none:
+            return None
+        raise _fail(where, "None is not accepted here (use op 'IS' to match missing values)")
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        if not _INT64[0] <= value <= _INT64[1]:
+            raise _fail(where, f"integer {value} does not fit SQLite's 64-bit integers")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _fail(where, f"{value!r} cannot be compared (only finite numbers)")
+        return value
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _fail(where, f"string is not valid Unicode text ({exc.reason})") from None
+        return value
+    raise _fail(where, f"value {value!r} of type {type(value).__name__} is not accepted; "
+                "expected a str, int, float, bool or None")
+
+
+def _json_value(value: Any, where: str) -> str:
+    try:
+        return dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise _fail(where, f"value {value!r} cannot be compared with a JSON field: {exc}") from None
+
+
+def _normalize_op(op: Any, where: str) -> tuple[str, bool]:
+    """Return (base op, negated) for an op string such as '! IN', '!=', 'not like'."""
+    accepted = (f"ops are {', '.join(OPS)}, or their aliases "
+                f"{', '.join(repr(a) for a in _ALIASES)}; a leading '!' negates")
+    if not isinstance(op, str):
+        raise _fail(where, f"op must be a string, got {op!r}; {accepted}")
+    text = " ".join(op.upper().split())
+    negate = text.startswith("!")
+    if negate:
+        text = text[1:].lstrip()
+    text = _ALIASES.get(text, text)
+    if text.startswith("!"):
+        if negate:
+            raise _fail(where, f"unknown op {op!r}: negate at most once")
+        negate, text = True, text[1:].lstrip()
+    if text not in OPS:
+        raise _fail(where, f"unknown op {op!r}{_suggest(text, OPS)}; {accepted}")
+    return text, negate
+
+
+def _null_test(ref: FieldRef, negate: bool) -> str:
+    # jobman writes a JSON None as the text 'null': both mean "no value".
+    if ref.whole_json:
+        test = f"({ref.sql} IS NULL OR {ref.sql} = 'null')"
+    else:
+        test = f"{ref.sql} IS NULL"
+    return f"(NOT {test})" if negate else test
+
+
+def _compile_filter(item: Mapping[str, Any], columns: Columns, where: str) -> tuple[str, list[Any]]:
+    unknown = [k for k in item if k not in _FILTER_KEYS]
+    if unknown:
+        raise _fail(where, f"unknown key {unknown[0]!r} in filter{_suggest(unknown[0], _FILTER_KEYS)}; "
+                    "a filter has 'field', 'op' and 'arg' (or is a group {'any': [...]} / {'all': [...]})")
+    if "field" not in item or "op" not in item:
+        missing = "field" if "field" not in item else "op"
+        raise _fail(where, f"filter has no {missing!r}; a filter is {{'field': ..., 'op': ..., 'arg': ...}}")
+    ref = field_sql(item["field"], columns, f"{where}.field")
+    op, negate = _normalize_op(item["op"], f"{where}.op")
+    awhere = f"{where}.arg"
+    if "arg" not in item and op not in ("IS", "IS NOT"):
+        raise _fail(where, f"filter with op {op!r} has no 'arg'")
+    arg = item.get("arg")
+    params: list[Any] = list(ref.params)
+    lhs = ref.sql
+
+    def value(v: Any, w: str = awhere, *, allow_none: bool = True) -> Any:
+        if ref.whole_json:
+            return _json_value(v, w)
+        return _check_scalar(v, w, allow_none=allow_none)
+
+    if op in ("IS", "IS NOT") or (op == "=" and arg is None):
+        is_not = (op == "IS NOT") ^ negate
+        if arg is None:
+            return _null_test(ref, is_not), params
+        v = value(arg)
+        sql = f"{lhs} IS NOT ?" if is_not else f"{lhs} IS ?"
+        return sql, [*params, v]
+    if op == "IN":
+        if isinstance(arg, (str, bytes)) or not isinstance(arg, (list, tuple, set, frozenset)):
+            raise _fail(awhere, f"op 'IN' takes a list or tuple of values, got {type(arg).__name__} {arg!r}")
+        values = list(arg)
+        has_none = any(v is None for v in values)
+        bound = [value(v, f"{awhere}[{i}]") for i, v in enumerate(values) if v is not None]
+        parts = []
+        if bound:
+            parts.append(f"{lhs} IN ({', '.join('?' * len(bound))})")
+            params += bound
+        if has_none:
+            parts.append(_null_test(ref, False))
+            params += list(ref.params) if len(parts) > 1 else []
+        sql = " OR ".join(parts) if parts else "0"
+        sql = f"({sql})"
+    elif op == "BETWEEN":
+        if ref.whole_json:
+            raise _fail(where, f"op 'BETWEEN' on the whole JSON field {ref.name!r}: use a path such as "
+                        f"'{ref.name}.<key>'")
+        if isinstance(arg, (str, bytes)) or not isinstance(arg, (list, tuple)) or len(arg) != 2:
+            raise _fail(awhere, f"op 'BETWEEN' takes a list of two values [low, high], got {arg!r}")
+        lo, hi = (value(v, f"{awhere}[{i}]", allow_none=False) for i, v in enumerate(arg))
+        sql = f"{lhs} BETWEEN ? AND ?"
+        params += [lo, hi]
+    elif op in ("LIKE", "GLOB"):
+        if not isinstance(arg, str):
+            raise _fail(awhere, f"op {op!r} takes a pattern string, got {arg!r}")
+        sql = f"{lhs} {op} ?"
+        params.append(_check_scalar(arg, awhere))
+    else:  # =, <, <=, >, >=
+        if ref.whole_json and op != "=":
+            raise _fail(where, f"op {op!r} on the whole JSON field {ref.name!r} compares JSON text; "
+                        f"use a path such as '{ref.name}.<key>'")
+        sql = f"{lhs} {op} ?"
+        params.append(value(arg, allow_none=False))
+    if negate:
+        # The complement: rows where the filter is false *or unknown (NULL)*.
+        sql = f"(({sql}) IS NOT 1)"
+    return sql, params
+
+
+def _compile_node(item: Any, columns: Columns, where: str) -> tuple[str, list[Any]]:
+    if not isinstance(item, Mapping):
+        raise _fail(where, f"a filter must be a dict, got {type(item).__name__} {item!r}")
+    groups = [k for k in _GROUP_KEYS if k in item]
+    if groups:
+        if len(item) != 1:
+            raise _fail(where, f"a group has exactly one key, 'any' or 'all'; got keys {sorted(map(str, item))}")
+        key = groups[0]
+        return _compile_group(item[key], columns, f"{where}.{key}", "OR" if key == "any" else "AND")
+    return _compile_filter(item, columns, where)
+
+
+def _compile_group(items: Any, columns: Columns, where: str, joiner: str) -> tuple[str, list[Any]]:
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, (list, tuple)):
+        raise _fail(where, f"expected a list of filters, got {type(items).__name__} {items!r}")
+    parts, params = [], []
+    for i, item in enumerate(items):
+        sql, p = _compile_node(item, columns, f"{where}[{i}]")
+        parts.append(f"({sql})")
+        params += p
+    if not parts:
+        return ("1" if joiner == "AND" else "0"), []
+    return f" {joiner} ".join(parts), params
+
+
+def compile_where(filters: Any, columns: Columns) -> tuple[str, list[Any]]:
+    """Compile a ``filters`` list (ANDed) into an SQL condition and its parameters.
+
+    Parameters
+    ----------
+    filters
+        A list of filters ``{'field', 'op', 'arg'}`` and groups
+        ``{'any': [...]}`` / ``{'all': [...]}``; None means no condition.
+    columns
+        Mapping of column name to declared type.
+
+    Returns
+    -------
+    tuple of (str, list)
+        The condition (``''`` when there is none) and its parameters.
+
+    Raises
+    ------
+    QueryError
+        If any part of the filters is malformed.
+    """
+    if filters is None:
+        return "", []
+    sql, params = _compile_group(filters, columns, "filters", "AND")
+    return ("" if sql == "1" else sql), params
+
+
+def _compile_order(order_by: Any, columns: Columns) -> tuple[str, list[Any]]:
+    if order_by is None:
+        return "", []
+    items = [order_by] if isinstance(order_by, Mapping) else order_by
+    if isinstance(items, (str, bytes)) or not isinstance(items, (list, tuple)):
+        raise _fail("order_by", f"expected {{'field': ..., 'direction': 'ASC'|'DESC'}} or a list of them, "
+                    f"got {order_by!r}")
+    parts, params = [], []
+    for i, item in enumerate(items):
+        where = "order_by" if isinstance(order_by, Mapping) else f"order_by[{i}]"
+        if not isinstance(item, Mapping):
+            raise _fail(where, f"expected {{'field': ..., 'direction': 'ASC'|'DESC'}}, got {item!r}")
+        unknown = [k for k in item if k not in ("field", "direction")]
+        if unknown:
+            raise _fail(where, f"unknown key {unknown[0]!r}; order_by items have 'field' and 'direction'")
+        if "field" not in item:
+            raise _fail(where, "order_by item has no 'field'")
+        ref = field_sql(item["field"], columns, f"{where}.field")
+        direction = item.get("direction", "ASC")
+        if not isinstance(direction, str) or direction.upper() not in ("ASC", "DESC"):
+            raise _fail(f"{where}.direction", f"unknown direction {direction!r}; expected 'ASC' or 'DESC'")
+        parts.append(f"{ref.sql} {direction.upper()}")
+        params += ref.params
+    return ", ".join(parts), params
+
+
+def _check_count(value: Any, key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _fail(key, f"expected an integer >= 0, got {value!r}")
+    if value > _INT64[1]:
+        raise _fail(key, f"{value} is too large")
+    return value
+
+
+@dataclass(frozen=True)
+class Select:
+    """A compiled SELECT: SQL, parameters, output names and which to JSON-decode."""
+
+    sql: str
+    params: list[Any]
+    names: list[str]
+    json_names: list[str]
+    #: The select list alone, and the parameters it uses (for composing other statements).
+    columns_sql: str = ""
+    columns_params: list[Any] = field(default_factory=list)
+
+
+def compile_select(query: Any, table: str, columns: Columns,
+                   present: Sequence[str] | None = None, *, rowid: bool = False) -> Select:
+    """Compile a query dict into a SELECT over *table*.
+
+    Parameters
+    ----------
+    query
+        A query dict (None for all rows).
+    table
+        The table name (already validated).
+    columns
+        Mapping of column name to declared type.
+    present
+        Columns the table really has; schema columns missing from it read as NULL.
+    rowid
+        Select only the rowid (for UPDATE ... WHERE rowid IN (...)); 'fields' is ignored.
+
+    Returns
+    -------
+    Select
+
+    Raises
+    ------
+    QueryError
+        If the query is malformed.
+    """
+    query = check_query(query)
+    where, params = compile_where(query.get("filters"), columns)
+    names: list[str] = []
+    json_names: list[str] = []
+    exprs: list[str] = []
+    select_params: list[Any] = []
+    fields = query.get("fields")
+    if rowid:
+        fields = []
+    elif fields is None:
+        fields = list(columns)
+    elif isinstance(fields, (str, bytes)) or not isinstance(fields, (list, tuple)) or not fields:
+        raise _fail("fields", f"expected a non-empty list of field names, got {fields!r}")
+    for i, name in enumerate(fields):
+        ref = field_sql(name, columns, f"fields[{i}]")
+        if ref.name in names:
+            raise _fail(f"fields[{i}]", f"{ref.name!r} is listed twice")
+        if ref.path:
+            # '->' returns JSON text (strings quoted), decoded like a JSON column.
+            sql, path_params = path_sql(ref.column, ref.path, "->")
+            exprs.append(sql)
+            select_params += path_params
+            json_names.append(ref.name)
+        else:
+            missing = present is not None and ref.column not in present
+            exprs.append(f"NULL AS {quote_identifier(name)}" if missing else ref.sql)
+            if ref.is_json:
+                json_names.append(ref.name)
+        names.append(ref.name)
+    sql = f"SELECT {', '.join(exprs) or 'rowid'} FROM {quote_identifier(table)}"
+    all_params = select_params + params
+    if where:
+        sql += f" WHERE {where}"
+    order, order_params = _compile_order(query.get("order_by"), columns)
+    if order:
+        sql += f" ORDER BY {order}"
+        all_params += order_params
+    limit = _check_count(query.get("limit"), "limit")
+    offset = _check_count(query.get("offset"), "offset")
+    if limit is not None or offset is not None:
+        sql += " LIMIT ? OFFSET ?"
+        all_params += [-1 if limit is None else limit, offset or 0]
+    return Select(sql, all_params, names, json_names, ", ".join(exprs) or "rowid", select_params)
+
+
+def check_query(query: Any) -> Query:
+    """Check the shape of a query dict's top level and return it (``{}`` for None).
+
+    Raises
+    ------
+    QueryError
+        If *query* is not a dict or has an unknown key.
+    """
+    if query is None:
+        return {}
+    if not isinstance(query, Mapping):
+        raise QueryError(f"a query must be a dict with keys {', '.join(QUERY_KEYS)}; "
+                         f"got {type(query).__name__} {query!r}")
+    for key in query:
+        if key not in QUERY_KEYS:
+            raise _fail("query", f"unknown key {key!r}{_suggest(key, QUERY_KEYS)}; "
+                        f"accepted keys are {', '.join(QUERY_KEYS)}")
+    return dict(query)
+
+
+def validate_query(query: Any, columns: Columns, table: str = "t") -> Query:
+    """Validate a query dict against *columns* without running it.
+
+    Returns
+    -------
+    dict
+        The query (``{}`` for None).
+
+    Raises
+    ------
+    QueryError
+        If the query is malformed.
+    """
+    compile_select(query, table, columns)
+    return check_query(query)
+
+
+def compile_updates(updates: Any, columns: Columns) -> tuple[list[str], list[Any]]:
+    """Compile an ``updates`` dict into SET items and parameters.
+
+    JSON fields are serialized with :func:`dumps`; other values must be
+    scalars.
+
+    Raises
+    ------
+    QueryError
+        For an unknown column, a non-dict, an empty dict or a bad value.
+    """
+    if not isinstance(updates, Mapping) or not updates:
+        raise QueryError(f"updates must be a non-empty dict of {{field: new value}}, got {updates!r}")
+    items, params = [], []
+    for name, new in updates.items():
+        if not isinstance(name, str) or name not in columns:
+            hint = ""
+            if isinstance(name, str) and name.partition(".")[0] in columns:
+                hint = " (updates set whole fields; JSON paths cannot be updated)"
+            raise _fail("updates", f"unknown field {name!r}{hint}{_suggest(name, list(columns))}; "
+                        f"fields are {', '.join(columns)}")
+        if columns[name] == "JSON":
+            try:
+                params.append(dumps(new))
+            except (TypeError, ValueError) as exc:
+                raise _fail(f"updates[{name!r}]", f"value cannot be stored as JSON: {exc}") from None
+        else:
+            params.append(_check_scalar(new, f"updates[{name!r}]"))
+        items.append(f"{quote_identifier(name)} = ?")
+    return items, params
