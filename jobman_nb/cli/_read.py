@@ -1,154 +1,22 @@
-"""The ``jobman-nb`` command: make a demo history, and look into jobman databases read-only.
-
-Exit codes: 0 success, 1 a runtime error (missing file, not a database, ...),
-2 a usage or query error (bad option, bad ``--where``, unknown field). Errors
-are printed as one plain line on stderr, without a traceback.
-"""
+"""Read-only commands: ``info``, ``query``, ``export``."""
 
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__
-from ._where import parse_order, parse_where
-from .dao.jobs_dao_mixin import STATUSES
-from .dao.sqlite_dao import SqliteDAO
-from .errors import JobmanError, QueryError
+from ..dao.jobs_dao_mixin import STATUSES
+from ..dao.sqlite_dao import SqliteDAO
+from ._app import TABLE_HELP, WHERE_HELP, UsageProblem, build_query, main, open_database, resolve, split_fields
+from ._output import for_display
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from .explore import JobDatabase
-
-__all__ = ["main"]
-
-
-class _UsageProblem(click.ClickException):
-    """A query or usage error: printed plainly, exit code 2."""
-
-    exit_code = 2
-
-
-class _Group(click.Group):
-    """Turns the library's exceptions into plain one-line errors with the CLI's exit codes."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except BrokenPipeError:
-            # the reader went away (`jobman-nb query ... | head`): stop quietly, as Unix tools do;
-            # point stdout at devnull so flushing it at exit cannot fail again
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise click.exceptions.Exit(0) from None
-        except (QueryError, LookupError) as exc:
-            raise _UsageProblem(str(exc).strip("'\"")) from None
-        except (JobmanError, OSError, sqlite3.Error, ValueError) as exc:
-            raise click.ClickException(str(exc)) from None
-        except Exception as exc:  # a bug: still one line, but say what it was
-            raise click.ClickException(f"unexpected {type(exc).__name__}: {exc}") from None
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="jobman-nb")
-def main() -> None:
-    """Explore jobman job databases (SQLite) from the command line.
-
-    Every command except demo opens the database read-only: the file is never
-    changed. Exit codes: 0 ok, 1 runtime error, 2 usage or query error.
-    """
-
-
-# -- helpers --------------------------------------------------------------------------------
-@contextmanager
-def _open(path: str) -> Iterator[JobDatabase]:
-    from .explore import open_db
-
-    db = open_db(path, read_only=True)
-    try:
-        yield db
-    finally:
-        db.close()
-
-
-def _resolve(db: JobDatabase, table: str) -> tuple[SqliteDAO, str]:
-    """Return the DAO and entity type for ``job``, ``kvp`` or a full table name such as ``_worker_cpu_w_job``."""
-    if table in ("job", "kvp"):
-        return db.jobman, table
-    dao = db.dao_for(table)
-    return dao, table[len(dao.table_prefix or ""):]
-
-
-def _query(where: Sequence[str], order: Sequence[str] = (), limit: int | None = None, offset: int | None = None,
-           fields: str | None = None) -> dict[str, Any]:
-    query: dict[str, Any] = {}
-    if where:
-        query["filters"] = [parse_where(w) for w in where]
-    if order:
-        query["order_by"] = [parse_order(o) for o in order]
-    if limit is not None:
-        query["limit"] = limit
-    if offset is not None:
-        query["offset"] = offset
-    if fields:
-        query["fields"] = [f.strip() for f in fields.split(",") if f.strip()]
-    return query
-
-
-def _for_display(df: pd.DataFrame) -> pd.DataFrame:
-    """Datetimes to the second, for a table a person reads."""
-    import pandas as pd
-
-    out = df.copy()
-    for name in out.columns:
-        if isinstance(out[name].dtype, pd.DatetimeTZDtype):
-            out[name] = out[name].dt.strftime("%Y-%m-%d %H:%M:%S").astype(object).where(out[name].notna(), "")
-    return out
-
-
-_WHERE_HELP = ("Filter FIELD OP VALUE, e.g. 'status=FAILED', 'job_spec.resources.cpus>=4', "
-               "'worker_key in cpu_w,gpu_w', 'errors is not null', 'source_tag like post%'. Repeat to AND them.")
-_TABLE_HELP = "'job' or 'kvp' (jobman's own tables), or any table name that 'jobman-nb info' lists."
-
-
-# -- demo -----------------------------------------------------------------------------------
-@main.command()
-@click.argument("path", default="demo.sqlite", type=click.Path(dir_okay=False))
-@click.option("--jobs", "n_jobs", default=10_000, show_default=True, type=click.IntRange(min=1),
-              help="Number of jobman jobs.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Random seed.")
-@click.option("--days", default=7.0, show_default=True, type=click.FloatRange(min=0, min_open=True, max=3650),
-              help="Length of the history in days.")
-@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
-def demo(path: str, n_jobs: int, seed: int, days: float, force: bool) -> None:
-    """Write a realistic, reproducible demo history to PATH (default demo.sqlite).
-
-    The file holds jobman's tables, worker and engine tables linked as jobman
-    links them, batches, kvps and failed jobs with tracebacks. The same seed
-    gives the same records.
-    """
-    from .demo import make_history
-
-    summary = make_history(path, n_jobs=n_jobs, seed=seed, days=days, overwrite=force, progress=None)
-    click.echo(f"wrote {summary['path']}: {summary['jobs']:,} jobman jobs (seed {summary['seed']}) "
-               f"in {summary['seconds']:.1f} s")
-    click.echo(f"created {summary['first_created']} .. modified {summary['last_modified']}")
-    click.echo("statuses: " + ", ".join(f"{s} {n:,}" for s, n in summary["statuses"].items()))
-    width = max(map(len, summary["tables"]))
-    for table, rows in summary["tables"].items():
-        click.echo(f"  {table:<{width}}  {rows:>10,}")
-
 
 # -- info -----------------------------------------------------------------------------------
 @main.command()
@@ -157,12 +25,12 @@ def info(path: str) -> None:
     """List the tables in PATH (role, key, rows, time span) and count job statuses per table."""
     import pandas as pd
 
-    from .dao.query import quote_identifier
+    from ..dao.query import quote_identifier
 
-    with _open(path) as db:
+    with open_database(path) as db:
         listing = db.listing()
         click.echo(f"{db.path}")
-        click.echo(_for_display(listing).to_string(index=False))
+        click.echo(for_display(listing).to_string(index=False))
         counts: dict[str, dict[str, int]] = {}
         for ts in db.table_sets:
             dao = db.daos[ts.prefix]
@@ -185,13 +53,13 @@ def info(path: str) -> None:
 # -- query ----------------------------------------------------------------------------------
 @main.command()
 @click.argument("path", type=click.Path(dir_okay=False))
-@click.option("--where", "-w", multiple=True, metavar="EXPR", help=_WHERE_HELP)
+@click.option("--where", "-w", multiple=True, metavar="EXPR", help=WHERE_HELP)
 @click.option("--order", "-o", multiple=True, metavar="[-]FIELD",
               help="Sort by FIELD, descending with a leading '-'. Repeatable.")
 @click.option("--limit", "-n", type=click.IntRange(min=0), help="At most this many records.")
 @click.option("--offset", type=click.IntRange(min=0), help="Skip this many records first.")
 @click.option("--fields", "-f", metavar="A,B,...", help="Only these fields (JSON paths allowed).")
-@click.option("--table", "-t", default="job", show_default=True, help=_TABLE_HELP)
+@click.option("--table", "-t", default="job", show_default=True, help=TABLE_HELP)
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True,
               help="table: aligned text; csv: JSON expanded to dotted columns; json: the records as stored.")
 def query(path: str, where: tuple[str, ...], order: tuple[str, ...], limit: int | None, offset: int | None,
@@ -203,9 +71,9 @@ def query(path: str, where: tuple[str, ...], order: tuple[str, ...], limit: int 
       jobman-nb query demo.sqlite -w status=FAILED -w 'job_spec.resources.mem_gb<=4' -o -created -n 10
       jobman-nb query demo.sqlite -w 'worker_key in cpu_w,hpc_w' -f key,status,job_spec.cfg.code --format csv
     """
-    q = _query(where, order, limit, offset, fields)
-    with _open(path) as db:
-        dao, ent_type = _resolve(db, table)
+    q = build_query(where, order, limit, offset, split_fields(fields))
+    with open_database(path) as db:
+        dao, ent_type = resolve(db, table)
         dao.validate_query(ent_type, q)
         if fmt == "json":
             records = dao.query_ents(ent_type, q)
@@ -217,7 +85,7 @@ def query(path: str, where: tuple[str, ...], order: tuple[str, ...], limit: int 
         elif df.empty:
             click.echo("no matching records", err=True)
         else:
-            click.echo(_for_display(df).to_string(index=False, max_colwidth=60))
+            click.echo(for_display(df).to_string(index=False, max_colwidth=60))
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -282,8 +150,8 @@ def _export(dao: SqliteDAO, ent_type: str, q: dict[str, Any], out: Path, kind: s
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="PATH...")
 @click.argument("out", type=click.Path())
-@click.option("--table", "-t", default="job", show_default=True, help=_TABLE_HELP)
-@click.option("--where", "-w", multiple=True, metavar="EXPR", help=_WHERE_HELP)
+@click.option("--table", "-t", default="job", show_default=True, help=TABLE_HELP)
+@click.option("--where", "-w", multiple=True, metavar="EXPR", help=WHERE_HELP)
 @click.option("--chunksize", default=50_000, show_default=True, type=click.IntRange(min=1),
               help="Records read per chunk (bounds memory).")
 @click.option("--partition-by", default="db,month", show_default=True, metavar="A,B",
@@ -306,11 +174,11 @@ def export(paths: tuple[str, ...], out: str, table: str, where: tuple[str, ...],
     """
     target = Path(out)
     suffix = target.suffix.lower()
-    q = _query(where)
+    q = build_query(where)
     if suffix == "" or out.endswith(("/", "\\")):
         if table != "job":
-            raise _UsageProblem("a partitioned dataset holds jobman jobs; --table works with a .parquet or .csv OUT")
-        from .export import export_parquet
+            raise UsageProblem("a partitioned dataset holds jobman jobs; --table works with a .parquet or .csv OUT")
+        from ..export import export_parquet
 
         columns = [c.strip() for c in partition_by.split(",") if c.strip()]
         summary = export_parquet(list(paths), target, query=q, chunksize=chunksize, partition_by=columns,
@@ -320,18 +188,18 @@ def export(paths: tuple[str, ...], out: str, table: str, where: tuple[str, ...],
         return
     kind = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}.get(suffix)
     if kind is None:
-        raise _UsageProblem(f"OUT must end in .parquet or .csv, or have no suffix (a dataset directory), got {out!r}")
+        raise UsageProblem(f"OUT must end in .parquet or .csv, or have no suffix (a dataset directory), got {out!r}")
     if len(paths) > 1:
-        raise _UsageProblem(f"{len(paths)} databases go to a dataset directory (OUT without a suffix), "
+        raise UsageProblem(f"{len(paths)} databases go to a dataset directory (OUT without a suffix), "
                             f"not to one {suffix} file")
     if lineage:
-        raise _UsageProblem("--lineage needs a dataset directory OUT (no suffix)")
+        raise UsageProblem("--lineage needs a dataset directory OUT (no suffix)")
     if target.exists() and not force:
         raise click.ClickException(f"{out} exists; pass --force to replace it")
     if not target.parent.is_dir():
         raise click.ClickException(f"no directory {target.parent} to write {target.name} into")
-    with _open(paths[0]) as db:
-        dao, ent_type = _resolve(db, table)
+    with open_database(paths[0]) as db:
+        dao, ent_type = resolve(db, table)
         dao.validate_query(ent_type, q)
         n = _export(dao, ent_type, q, target, kind, chunksize)
     click.echo(f"wrote {n:,} records to {out}", err=True)

@@ -1,0 +1,36 @@
+"""``jobman-nb demo``: write a realistic, reproducible demo history."""
+
+from __future__ import annotations
+
+import click
+
+from ._app import main
+
+
+@main.command()
+@click.argument("path", default="demo.sqlite", type=click.Path(dir_okay=False))
+@click.option("--jobs", "n_jobs", default=10_000, show_default=True, type=click.IntRange(min=1),
+              help="Number of jobman jobs.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Random seed.")
+@click.option("--days", default=7.0, show_default=True, type=click.FloatRange(min=0, min_open=True, max=3650),
+              help="Length of the history in days.")
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+def demo(path: str, n_jobs: int, seed: int, days: float, force: bool) -> None:
+    """Write a realistic, reproducible demo history to PATH (default demo.sqlite).
+
+    The file holds jobman's tables, worker and engine tables linked as jobman
+    links them, batches, kvps and failed jobs with tracebacks. The same seed
+    gives the same records.
+    """
+    from ..demo import make_history
+
+    summary = make_history(path, n_jobs=n_jobs, seed=seed, days=days, overwrite=force, progress=None)
+    click.echo(f"wrote {summary['path']}: {summary['jobs']:,} jobman jobs (seed {summary['seed']}) "
+               f"in {summary['seconds']:.1f} s")
+    click.echo(f"created {summary['first_created']} .. modified {summary['last_modified']}")
+    click.echo("statuses: " + ", ".join(f"{s} {n:,}" for s, n in summary["statuses"].items()))
+    width = max(map(len, summary["tables"]))
+    for table, rows in summary["tables"].items():
+        click.echo(f"  {table:<{width}}  {rows:>10,}")
+
+
