@@ -25,6 +25,7 @@ from .errors import (
     InsertError,
     IntegrityError,
     JobmanError,
+    PathMapError,
     QueryError,
     ReadOnlyError,
     SchemaError,
@@ -51,6 +52,7 @@ _LAZY = {
     "open_many": "multi",
     "ManyDatabases": "multi",
     "export_parquet": "export",
+    "PathMap": "pathmap",
 }
 
 
@@ -101,4 +103,6 @@ __all__ = [
     "ReadOnlyError",
     "CorruptRecordError",
     "ColumnClashError",
+    "PathMapError",
+    "PathMap",
 ]

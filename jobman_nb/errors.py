@@ -17,6 +17,7 @@ __all__ = [
     "ReadOnlyError",
     "CorruptRecordError",
     "ColumnClashError",
+    "PathMapError",
 ]
 
 
@@ -58,3 +59,7 @@ class ColumnClashError(JobmanError, ValueError):
 
 class CorruptRecordError(JobmanError, ValueError):
     """A stored value cannot be decoded (e.g. invalid JSON text in a JSON column)."""
+
+
+class PathMapError(JobmanError, ValueError):
+    """A path map is malformed (an empty prefix, one prefix with two targets, ``OLD=NEW`` without ``=``)."""

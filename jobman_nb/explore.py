@@ -30,6 +30,7 @@ from .dao import EngineSqliteDAO, JobmanSqliteDAO, SqliteDAO, WorkerSqliteDAO
 from .dao.orm import FIELD_TYPES
 from .dao.query import quote_identifier
 from .errors import SchemaError
+from .pathmap import PathMap, PathMapLike, as_path_map
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -174,12 +175,16 @@ class JobDatabase:
         ``{prefix: DAO}`` for every table set.
     workers, engines : dict
         ``{worker key: WorkerSqliteDAO}``, ``{engine key: EngineSqliteDAO}``.
+    path_map : PathMap
+        How recorded job directories map to local paths (empty: used as recorded);
+        every helper that reads job directories of this database uses it.
     """
 
     def __init__(self, path: Path, table_sets: list[TableSet], other_tables: list[str], *,
-                 read_only: bool = True, initialize: bool = False) -> None:
+                 read_only: bool = True, initialize: bool = False, path_map: PathMapLike = None) -> None:
         self.path = path
         self.read_only = read_only
+        self.path_map: PathMap = as_path_map(path_map)
         self.table_sets = table_sets
         self.other_tables = other_tables
         self._connection: sqlite3.Connection | None = None
@@ -316,7 +321,8 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None, timeout=30)
 
 
-def open_db(path: str | os.PathLike[str], read_only: bool = True, *, initialize: bool = False) -> JobDatabase:
+def open_db(path: str | os.PathLike[str], read_only: bool = True, *, initialize: bool = False,
+            path_map: PathMapLike = None) -> JobDatabase:
     """Open a jobman database file and find every DAO table set in it.
 
     Parameters
@@ -329,6 +335,11 @@ def open_db(path: str | os.PathLike[str], read_only: bool = True, *, initialize:
     initialize : bool
         With ``read_only=False``, also create the DAOs' missing columns and
         indexes (off by default: opening never changes the file unless asked).
+    path_map : dict, optional
+        ``{recorded prefix: local prefix}``, e.g. ``{"/scratch/alice": "/mnt/cluster/alice"}``:
+        where the job directories the database records live on this machine
+        (longest prefix first, whole path components only; see
+        :class:`~jobman_nb.pathmap.PathMap`). Kept as ``db.path_map``.
 
     Returns
     -------
@@ -343,7 +354,10 @@ def open_db(path: str | os.PathLike[str], read_only: bool = True, *, initialize:
         (the message lists the tables found).
     ValueError
         If ``initialize=True`` is combined with ``read_only=True``.
+    PathMapError
+        If *path_map* is malformed.
     """
+    path_map = as_path_map(path_map)
     if initialize and read_only:
         raise ValueError("initialize=True writes to the file; pass read_only=False with it")
     text = os.fspath(path)
@@ -370,4 +384,4 @@ def open_db(path: str | os.PathLike[str], read_only: bool = True, *, initialize:
         found = ", ".join(others) if others else "no tables at all"
         raise SchemaError(f"{p} holds no jobman tables (no '<prefix>job'/'<prefix>kvp' tables such as "
                           f"jobman_job, _worker_<key>_job, engine_<key>_job); found: {found}")
-    return JobDatabase(p, sets, others, read_only=read_only, initialize=initialize)
+    return JobDatabase(p, sets, others, read_only=read_only, initialize=initialize, path_map=path_map)
