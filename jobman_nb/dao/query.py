@@ -13,6 +13,7 @@ before SQL is built. The grammar is documented in ``docs/query-language.md``.
 
 from __future__ import annotations
 
+import datetime as _dt
 import difflib
 import json
 import math
@@ -34,6 +35,8 @@ __all__ = [
     "compile_select",
     "compile_updates",
     "dumps",
+    "TIME_FIELDS",
+    "epoch_seconds",
 ]
 
 Query = dict[str, Any]
@@ -48,6 +51,19 @@ _ALIASES = {"==": "=", "<>": "!=", "NOT IN": "!IN", "NOT LIKE": "!LIKE", "NOT GL
 _GROUP_KEYS = ("any", "all")
 _FILTER_KEYS = ("field", "op", "arg")
 _INT64 = (-(2**63), 2**63 - 1)
+#: Fields holding epoch seconds (float) that also take dates in filters: ISO-8601 text,
+#: ``datetime``/``date`` and ``pd.Timestamp`` (naive means UTC), see :func:`epoch_seconds`.
+TIME_FIELDS = ("created", "modified")
+_NUMERIC_TYPES = ("FLOAT", "REAL", "INTEGER", "NUMERIC")
+# ISO-8601 calendar dates, with an optional time ('T' or a space), fraction and zone;
+# parsed here rather than by datetime.fromisoformat, whose accepted forms differ
+# between Python 3.10 and 3.11+.
+_ISO_DATETIME = re.compile(
+    r"\s*(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
+    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?\s*\Z", re.IGNORECASE)
+_DATE_FORMS = ("epoch seconds, an ISO-8601 date or time ('2026-01-10', '2026-01-10T12:30:00Z', "
+               "'2026-01-10 12:30+02:00'), a datetime or a pd.Timestamp (naive means UTC)")
 # JSON-path segments that may be written into SQL as a literal (so that an
 # expression index on the same path can serve the query); anything else is a
 # bound parameter.
@@ -203,6 +219,72 @@ def _check_scalar(value: Any, where: str, *, allow_none: bool = True) -> Any:
                 "expected a str, int, float, bool or None")
 
 
+def _parse_iso(text: str) -> float | None:
+    match = _ISO_DATETIME.match(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    tz = _dt.timezone.utc
+    if zone and zone.upper() != "Z":
+        digits = zone[1:].replace(":", "")
+        offset = _dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+        tz = _dt.timezone(-offset if zone[0] == "-" else offset)
+    try:
+        moment = _dt.datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
+                              int(second or 0), tzinfo=tz)
+    except ValueError:
+        return None
+    return moment.timestamp() + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+
+
+def epoch_seconds(value: Any, where: str = "arg") -> Any:
+    """Return a date as float seconds since the epoch, as ``created``/``modified`` store them.
+
+    Parameters
+    ----------
+    value
+        An ISO-8601 string (``'2026-01-10'``, ``'2026-01-10T12:30:00.5Z'``,
+        ``'2026-01-10 12:30+02:00'``), a ``datetime``, ``date`` or
+        ``pd.Timestamp`` (naive values are UTC), a ``numpy.datetime64``, or a
+        number (returned unchanged, as are None and bools).
+    where
+        Where the value came from, for the error message.
+
+    Returns
+    -------
+    float or the value unchanged
+
+    Raises
+    ------
+    QueryError
+        If *value* is a string that is not an ISO-8601 date, or a missing time (NaT).
+    """
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        seconds = _parse_iso(value)
+        if seconds is None:
+            raise _fail(where, f"{value!r} is not a date; expected {_DATE_FORMS}")
+        return seconds
+    if type(value).__name__ == "datetime64":  # numpy, without importing it
+        if value != value:
+            raise _fail(where, f"{value!r} is not a time (NaT); use op 'IS' with None for missing values")
+        return int(value.astype("datetime64[ns]").astype("int64")) / 1e9
+    if isinstance(value, _dt.datetime):
+        if value != value:  # pd.NaT is a datetime that equals nothing
+            raise _fail(where, f"{value!r} is not a time (NaT); use op 'IS' with None for missing values")
+        if value.tzinfo is None or value.utcoffset() is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return value.timestamp()
+    if isinstance(value, _dt.date):
+        return _dt.datetime(value.year, value.month, value.day, tzinfo=_dt.timezone.utc).timestamp()
+    return value
+
+
+def _is_time_field(ref: FieldRef, columns: Columns) -> bool:
+    return not ref.path and ref.name in TIME_FIELDS and columns.get(ref.column) in _NUMERIC_TYPES
+
+
 def _json_value(value: Any, where: str) -> str:
     try:
         return dumps(value)
@@ -256,9 +338,13 @@ def _compile_filter(item: Mapping[str, Any], columns: Columns, where: str) -> tu
     params: list[Any] = list(ref.params)
     lhs = ref.sql
 
+    is_time = _is_time_field(ref, columns)
+
     def value(v: Any, w: str = awhere, *, allow_none: bool = True) -> Any:
         if ref.whole_json:
             return _json_value(v, w)
+        if is_time:
+            v = epoch_seconds(v, f"{w} (time field {ref.name!r})")
         return _check_scalar(v, w, allow_none=allow_none)
 
     if op in ("IS", "IS NOT") or (op == "=" and arg is None):
