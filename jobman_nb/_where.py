@@ -16,14 +16,14 @@ import re
 from typing import Any
 
 from .errors import QueryError
+from .vocabulary import OPS, SYMBOL_OPS, WORD_OPS, parse_op
 
 __all__ = ["parse_where", "parse_order", "parse_value"]
 
-_SYMBOL_OPS = ("<=", ">=", "==", "!=", "<>", "=", "<", ">")
-_WORD_OP = r"(?:not\s+)?(?:in|like|glob|between)|is\s+not|is"
+_WORD_OP = "|".join(r"\s+".join(map(re.escape, w.lower().split())) for w in WORD_OPS)
 _EXPR = re.compile(
     r"\s*(?P<field>[^\s<>=!]+?)\s*"
-    rf"(?:(?P<symbol>{'|'.join(map(re.escape, _SYMBOL_OPS))})|\s(?P<word>{_WORD_OP})(?=\s|$))"
+    rf"(?:(?P<symbol>{'|'.join(map(re.escape, SYMBOL_OPS))})|\s(?P<word>{_WORD_OP})(?=\s|$))"
     r"\s*(?P<value>.*?)\s*\Z",
     re.IGNORECASE | re.DOTALL)
 _INT = re.compile(r"[+-]?\d+\Z")
@@ -77,25 +77,30 @@ def parse_where(expr: str) -> dict[str, Any]:
     if not m:
         raise QueryError(f"--where {expr!r}: expected FIELD OP VALUE, e.g. 'status=FAILED', "
                          f"'job_spec.resources.cpus>=4', 'worker_key in a,b', 'errors is null'; "
-                         f"operators: {' '.join(_SYMBOL_OPS)} in like glob between is (and 'not ...')")
+                         f"operators: {' '.join(SYMBOL_OPS)} {' '.join(w.lower() for w in WORD_OPS)}")
     field, value = m.group("field"), m.group("value")
     op = m.group("symbol") or " ".join(m.group("word").upper().split())
-    negate = op.startswith("NOT ")
-    base = op[4:] if negate else op
-    if base in ("IN", "BETWEEN"):
+    if m.group("symbol"):
+        out = op  # the compiler reads symbols and their aliases as typed
+        base = parse_op(op)[0]  # type: ignore[index]  # every symbol op parses
+    else:
+        base, negate = parse_op(op)  # type: ignore[misc]
+        out = ("!" + base) if negate else base
+    arity = OPS[base].arity
+    if arity in (-1, 2):
         items = [parse_value(v) for v in _split_list(value)]
-        if base == "BETWEEN" and len(items) != 2:
-            raise QueryError(f"--where {expr!r}: between takes two values, LOW,HIGH")
-        if base == "IN" and not items:
-            raise QueryError(f"--where {expr!r}: in takes a comma-separated list of values")
+        if arity == 2 and len(items) != 2:
+            raise QueryError(f"--where {expr!r}: {base.lower()} takes two values, LOW,HIGH")
+        if arity == -1 and not items:
+            raise QueryError(f"--where {expr!r}: {base.lower()} takes a comma-separated list of values")
         arg: Any = items
     elif value == "":
         raise QueryError(f"--where {expr!r}: no value after {op.lower()!r}")
     else:
         arg = parse_value(value)
-    if base in ("IS", "IS NOT") and arg is not None:
+    if arity == 0 and arg is not None:
         raise QueryError(f"--where {expr!r}: 'is' / 'is not' compare with null only; use = or != for values")
-    return {"field": field, "op": ("!" + base) if negate else base, "arg": arg}
+    return {"field": field, "op": out, "arg": arg}
 
 
 def parse_order(expr: str) -> dict[str, str]:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .dao import STATUSES
+from .vocabulary import FINISHED, status_color, status_order
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -51,9 +51,6 @@ __all__ = [
     "plot_throughput",
     "plot_failure_rate",
 ]
-
-#: Statuses of finished jobs.
-FINISHED: tuple[str, ...] = ("COMPLETED", "FAILED")
 
 By = Hashable | Sequence[Hashable] | None
 
@@ -162,7 +159,7 @@ def status_counts(df: pd.DataFrame, by: By = None, *, normalize: bool = False) -
     else:
         table = _status_table(df, cols)
     present = {c for c in table.columns if not pd.isna(c)}
-    seen = [s for s in STATUSES if s in present] + sorted(present - set(STATUSES))
+    seen = status_order(present, every=False)
     table = table.reindex(columns=seen, fill_value=0).astype("int64")
     table.columns = pd.Index(seen, name="status")
     table["total"] = table.sum(axis=1)
@@ -292,7 +289,7 @@ def throughput(df: pd.DataFrame, freq: str = "D", *, by: str = "status",
     full = pd.date_range(table.index.min(), table.index.max(), freq=freq, name="modified")
     table = table.reindex(full, fill_value=0).astype("int64")
     if by == "status":
-        table = table[[s for s in STATUSES if s in table.columns] + [c for c in table.columns if c not in STATUSES]]
+        table = table[status_order(table.columns, every=False)]
     table.columns.name = by
     return table
 
@@ -487,7 +484,8 @@ def plot_status_counts(df: pd.DataFrame, by: By = None, *, normalize: bool = Fal
                        **kwargs: Any) -> Axes:
     """Bar chart of :func:`status_counts` (stacked per group with *by*); returns the Axes."""
     table = status_counts(df, by, normalize=normalize).drop(columns="total")
-    kw = {"kind": "barh" if by is not None else "bar", "stacked": True, "ax": ax, "rot": 0, **kwargs}
+    kw = {"kind": "barh" if by is not None else "bar", "stacked": True, "ax": ax, "rot": 0,
+          "color": [status_color(s) for s in table.columns], **kwargs}
     axes = table.plot(**kw)
     axes.set_xlabel("share of jobs" if normalize and by is not None else ("jobs" if by is not None else ""))
     if by is None:
@@ -522,7 +520,8 @@ def plot_throughput(df: pd.DataFrame, freq: str = "D", *, by: str = "status", ax
                     **kwargs: Any) -> Axes:
     """Stacked area chart of :func:`throughput`; returns the Axes."""
     table = throughput(df, freq, by=by)
-    axes = table.plot.area(ax=ax, **{"linewidth": 0, **kwargs})
+    colors = {"color": [status_color(s) for s in table.columns]} if by == "status" and len(table.columns) else {}
+    axes = table.plot.area(ax=ax, **{"linewidth": 0, **colors, **kwargs})
     axes.set_ylabel(f"jobs finished per {freq}")
     axes.set_title("Throughput")
     return axes
@@ -532,7 +531,7 @@ def plot_failure_rate(df: pd.DataFrame, by: By, *, ax: Axes | None = None, **kwa
     """Horizontal bars of :func:`failure_rate` per group; returns the Axes."""
     table = failure_rate(df, by).iloc[::-1]
     index = table.index.map(lambda v: " / ".join(map(str, v)) if isinstance(v, tuple) else str(v))
-    axes = table["failure_rate"].set_axis(index).plot.barh(ax=ax, **kwargs)
+    axes = table["failure_rate"].set_axis(index).plot.barh(ax=ax, **{"color": status_color("FAILED"), **kwargs})
     axes.set_xlabel("failed / finished")
     axes.set_title(f"Failure rate by {by}")
     return axes

@@ -64,8 +64,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+from . import vocabulary
 from .dao import query as _query
-from .dao.jobs_dao_mixin import STATUSES
 from .dao.orm import raw_connection
 from .dao.utils import generate_timestamp
 from .errors import ColumnClashError, CorruptRecordError
@@ -82,7 +82,6 @@ READ_CHUNK = 16_384
 #: ``progress=None`` shows a bar when interactive and at least this many rows are read.
 PROGRESS_MIN_ROWS = 500_000
 
-_TIME_FIELDS = ("created", "modified")
 _INT64 = (-(2**63), 2**63 - 1)
 _ARROW_PANDAS = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(),
                  pa.string(): STRING_DTYPE, pa.large_string(): STRING_DTYPE}
@@ -106,7 +105,7 @@ def epoch_to_utc(values: Any) -> pd.Series:
 
 # -- column kinds ---------------------------------------------------------------------------
 def _kinds(fields: Any) -> dict[str, str]:
-    """Map field name -> kind ('TEXT', 'INTEGER', 'FLOAT', 'TIME', 'STATUS', 'JSON', 'NUMERIC', 'BLOB')."""
+    """Map field name -> :class:`~jobman_nb.vocabulary.ColumnKind`."""
     if isinstance(fields, type):
         fields = fields.get_field_infos()
     if not isinstance(fields, Mapping) or not fields:
@@ -116,17 +115,8 @@ def _kinds(fields: Any) -> dict[str, str]:
         sql_type = info if isinstance(info, str) else (info.get("type") if isinstance(info, Mapping) else None)
         if not isinstance(sql_type, str):
             raise TypeError(f"field {name!r}: expected a field info dict with a 'type' or a type name, got {info!r}")
-        sql_type = sql_type.upper()
         timestamp = isinstance(info, Mapping) and generate_timestamp in (info.get("default"), info.get("auto_update"))
-        if sql_type in ("FLOAT", "REAL", "NUMERIC", "INTEGER") and (name in _TIME_FIELDS or timestamp):
-            kind = "TIME"
-        elif sql_type == "TEXT" and name == "status":
-            kind = "STATUS"
-        elif sql_type == "REAL":
-            kind = "FLOAT"
-        else:
-            kind = sql_type
-        kinds[name] = kind
+        kinds[name] = vocabulary.column_kind(name, sql_type, timestamp=timestamp)
     return kinds
 
 
@@ -433,8 +423,7 @@ def _chunk_frame(names: Sequence[str], columns: Sequence[Sequence[Any]], kinds: 
 
 
 def _status_categories(values: Iterable[Any]) -> list[Any]:
-    extra = {v for v in values if v is not None and v is not pd.NA and v not in STATUSES}
-    return [*STATUSES, *sorted(extra, key=str)]
+    return vocabulary.status_order(values)
 
 
 def _set_status(frame: pd.DataFrame, categories: Sequence[Any] | None = None) -> pd.DataFrame:

@@ -18,9 +18,9 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .dao import STATUSES
 from .dao.query import Query, check_query, compile_select, compile_where, dumps, quote_identifier
 from .frames import epoch_to_utc
+from .vocabulary import status_order
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -196,8 +196,8 @@ def lineage(db: JobDatabase, query: Query | None = None) -> pd.DataFrame:
 def _status_categorical(values: pd.Series) -> pd.Series:
     import pandas as pd
 
-    extra = sorted(set(values.dropna().unique()) - set(STATUSES))
-    return pd.Series(pd.Categorical(values, categories=[*STATUSES, *extra]), index=values.index, name=values.name)
+    return pd.Series(pd.Categorical(values, categories=status_order(values.dropna().unique())),
+                     index=values.index, name=values.name)
 
 
 def batch_jobs(db: JobDatabase, worker_key: str | None = None) -> pd.DataFrame:

@@ -33,8 +33,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .dao import STATUSES
 from .explore import JobDatabase, open_db
+from .vocabulary import status_order
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -308,8 +308,7 @@ def _union_categories(name: Any, dtypes: Sequence[pd.CategoricalDtype]) -> list[
     for d in dtypes:
         cats.update(dict.fromkeys(d.categories))
     if name == "status":
-        extra = sorted((c for c in cats if c not in STATUSES), key=str)
-        return [*STATUSES, *extra]
+        return status_order(cats)
     return list(cats)
 
 

@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .analytics import By, _by_list
-from .dao import STATUSES
 from .frames import STRING_DTYPE
+from .vocabulary import FINISHED, STATUS_COLORS, status_color, status_order
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -57,20 +57,12 @@ __all__ = [
 
 #: Columns of an event frame, in order.
 EVENT_COLUMNS: tuple[str, ...] = ("key", "job_key", "old_status", "new_status", "time")
-#: A colour per status, shared by every plot.
-STATUS_COLORS: dict[str, str] = {
-    "PENDING": "#b0b0b0", "CLAIMED": "#f2c14e", "RUNNING": "#4e79a7", "EXECUTED": "#76b7b2",
-    "COMPLETED": "#59a14f", "FAILED": "#e15759", "UNKNOWN": "#9c755f",
-}
 _MEASURES = {"wait": "PENDING", "claimed": "CLAIMED", "run": "RUNNING"}
-#: Final statuses: drawn as a mark where the job ended, not as a bar.
-FINISHED: tuple[str, ...] = ("COMPLETED", "FAILED")
 
 
 
 def _categories(*columns: pd.Series) -> list[str]:
-    seen = {v for c in columns for v in c.dropna().unique()}
-    return [*STATUSES, *sorted(str(v) for v in seen - set(STATUSES))]
+    return status_order(str(v) for c in columns for v in c.dropna().unique())
 
 
 def _utc(values: Any) -> pd.Series:
@@ -329,10 +321,6 @@ def states_over_time(events: pd.DataFrame, freq: str | None = None, *,
 
 
 # -- plots --------------------------------------------------------------------------------------
-def _color(status: Any) -> str:
-    return STATUS_COLORS.get(str(status), "#cccccc")
-
-
 def _naive(values: pd.Series) -> Any:
     return values.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
 
@@ -381,15 +369,15 @@ def plot_timeline(events: pd.DataFrame, job_keys: Sequence[str] | None = None, *
     # A finished job stays finished: its last state is a marker, not a bar to the end of time.
     done = (iv["status"].astype(object).isin(FINISHED) & ~iv.duplicated("job_key", keep="last")).to_numpy()
     ax.barh([row[k] for k in iv["job_key"][~done]], width[~done], left=start[~done], height=0.7,
-            color=[_color(s) for s in iv["status"][~done]], edgecolor="none")
+            color=[status_color(s) for s in iv["status"][~done]], edgecolor="none")
     ax.scatter(start[done], [row[k] for k in iv["job_key"][done]], marker="|", s=120, linewidths=2.5,
-               c=[_color(s) for s in iv["status"][done]], zorder=3)
+               c=[status_color(s) for s in iv["status"][done]], zorder=3)
     ax.set_yticks(range(len(keys)), [str(k)[:8] for k in keys])
     ax.invert_yaxis()
     ax.xaxis_date()
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
     present = [s for s in _categories(iv["status"]) if s in set(iv["status"].astype(object))]
-    ax.legend(handles=[Patch(color=_color(s), label=s) for s in present], title="status",
+    ax.legend(handles=[Patch(color=status_color(s), label=s) for s in present], title="status",
               loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel("job")
@@ -408,7 +396,7 @@ def plot_states_over_time(events: pd.DataFrame, freq: str | None = None, *, stat
         _, ax = plt.subplots(figsize=(9, 3.5))
     x = mdates.date2num(table.index.tz_convert("UTC").tz_localize(None).to_numpy())
     ax.stackplot(x, *(table[c].to_numpy() for c in table.columns), labels=list(table.columns),
-                 colors=[_color(c) for c in table.columns], step="post", linewidth=0)
+                 colors=[status_color(c) for c in table.columns], step="post", linewidth=0)
     ax.xaxis_date()
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
     handles, labels = ax.get_legend_handles_labels()

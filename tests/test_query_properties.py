@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jobman_nb import JobmanSqliteDAO, QueryError
+from jobman_nb.vocabulary import OPS
 
 # -- data ---------------------------------------------------------------------------------
 TEXTS = ["PENDING", "RUNNING", "FAILED", "fail", "Ab", "ab", "a_b", "", "ünï"]
@@ -129,14 +130,15 @@ def _base(op, x, arg):
 def a_filter(draw):
     field = draw(st.sampled_from(sorted(FIELDS)))
     args = st.one_of(FIELDS[field], CROSS) if field.startswith("job_spec") else FIELDS[field]
-    op = draw(st.sampled_from(["=", "<", "<=", ">", ">=", "IN", "LIKE", "GLOB", "IS", "IS NOT", "BETWEEN"]))
-    if op == "IN":
+    op = draw(st.sampled_from(sorted(OPS)))  # every op of the vocabulary
+    arity = OPS[op].arity
+    if arity == -1:
         arg = draw(st.lists(st.one_of(args, st.none()), max_size=4))
     elif op in ("LIKE", "GLOB"):
         arg = draw(st.text(alphabet="aAbB_%*?ING", max_size=5))
-    elif op in ("IS", "IS NOT"):
+    elif arity == 0:
         arg = draw(maybe(args))
-    elif op == "BETWEEN":
+    elif arity == 2:
         arg = draw(st.lists(args, min_size=2, max_size=2))
     elif op == "=":
         arg = draw(maybe(args))

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..dao.jobs_dao_mixin import STATUSES
 from ..dao.sqlite_dao import SqliteDAO
+from ..vocabulary import status_order
 from ._app import TABLE_HELP, WHERE_HELP, UsageProblem, build_query, main, open_database, resolve, split_fields
 from ._output import for_display
 
@@ -42,7 +42,7 @@ def info(path: str) -> None:
             counts[job.table] = {("NULL" if s is None else str(s)): n for s, n in rows}
         if counts:
             frame = pd.DataFrame(counts).T.fillna(0).astype("int64")
-            order = [s for s in STATUSES if s in frame.columns] + sorted(set(frame.columns) - set(STATUSES))
+            order = status_order(frame.columns, every=False)
             frame = frame.reindex(columns=order)
             frame["total"] = frame.sum(axis=1)
             frame.index.name = "job table"

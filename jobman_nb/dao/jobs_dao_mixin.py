@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UpdateError
+from ..vocabulary import JOB_STATUSES, STATUSES
 from . import query as _query
 from .orm import Record
 from .sqlite_dao import SqliteDAO
@@ -18,22 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["JobsDaoMixin", "JOB_STATUSES", "STATUSES"]
 
 Query = _query.Query
-
-
-class JOB_STATUSES:  # noqa: N801 - jobman's name
-    """The job statuses; each equals its name."""
-
-    CLAIMED = "CLAIMED"
-    COMPLETED = "COMPLETED"
-    EXECUTED = "EXECUTED"
-    FAILED = "FAILED"
-    PENDING = "PENDING"
-    RUNNING = "RUNNING"
-    UNKNOWN = "UNKNOWN"
-
-
-#: Every job status, in alphabetical order (the categories of frame ``status`` columns).
-STATUSES: tuple[str, ...] = tuple(sorted(v for k, v in vars(JOB_STATUSES).items() if k.isupper()))
 
 
 class JobsDaoMixin:

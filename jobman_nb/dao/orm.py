@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlite_utils
 
+from .. import vocabulary
 from ..errors import CorruptRecordError, InsertError, IntegrityError, QueryError, SchemaError, UpdateError
 from . import query as _query
 from .utils import FieldInfo, Schema, generate_timestamp
@@ -30,7 +31,7 @@ Record = dict[str, Any]
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _PREFIX = re.compile(r"[A-Za-z0-9_]*\Z")
 #: Declared types a field may have ('JSON' is stored as TEXT holding JSON text).
-FIELD_TYPES = ("TEXT", "INTEGER", "FLOAT", "REAL", "NUMERIC", "BLOB", "JSON")
+FIELD_TYPES = vocabulary.FIELD_TYPES
 _INT64_MAX = 2**63 - 1
 # json.dumps(value, allow_nan=False) builds a JSONEncoder per call; one shared encoder gives
 # the same text without that cost (save_jobs spends most of its time serializing JSON).

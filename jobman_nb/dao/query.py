@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import vocabulary
 from ..errors import QueryError
 
 __all__ = [
@@ -44,10 +45,8 @@ Columns = Mapping[str, str]
 
 #: Top-level keys a query dict may hold.
 QUERY_KEYS = ("filters", "order_by", "limit", "offset", "fields")
-#: The base operators (before negation with a leading ``!``).
-OPS = ("=", "<", "<=", ">", ">=", "IN", "LIKE", "GLOB", "IS", "IS NOT", "BETWEEN")
-_ALIASES = {"==": "=", "<>": "!=", "NOT IN": "!IN", "NOT LIKE": "!LIKE", "NOT GLOB": "!GLOB",
-            "NOT BETWEEN": "!BETWEEN"}
+#: The base operators (before negation with a leading ``!``); see :mod:`jobman_nb.vocabulary`.
+OPS = vocabulary.OP_NAMES
 _GROUP_KEYS = ("any", "all")
 _FILTER_KEYS = ("field", "op", "arg")
 _INT64 = (-(2**63), 2**63 - 1)
@@ -295,21 +294,16 @@ def _json_value(value: Any, where: str) -> str:
 def _normalize_op(op: Any, where: str) -> tuple[str, bool]:
     """Return (base op, negated) for an op string such as '! IN', '!=', 'not like'."""
     accepted = (f"ops are {', '.join(OPS)}, or their aliases "
-                f"{', '.join(repr(a) for a in _ALIASES)}; a leading '!' negates")
+                f"{', '.join(repr(a) for a in vocabulary.OP_ALIASES)}; a leading '!' negates")
     if not isinstance(op, str):
         raise _fail(where, f"op must be a string, got {op!r}; {accepted}")
-    text = " ".join(op.upper().split())
-    negate = text.startswith("!")
-    if negate:
-        text = text[1:].lstrip()
-    text = _ALIASES.get(text, text)
-    if text.startswith("!"):
-        if negate:
+    parsed = vocabulary.parse_op(op)
+    if parsed is None:
+        text = " ".join(op.upper().split()).lstrip("! ")
+        if text in OPS or vocabulary.OP_ALIASES.get(text, "").lstrip("!") in OPS:
             raise _fail(where, f"unknown op {op!r}: negate at most once")
-        negate, text = True, text[1:].lstrip()
-    if text not in OPS:
         raise _fail(where, f"unknown op {op!r}{_suggest(text, OPS)}; {accepted}")
-    return text, negate
+    return parsed
 
 
 def _null_test(ref: FieldRef, negate: bool) -> str:

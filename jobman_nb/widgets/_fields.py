@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..dao.jobs_dao_mixin import STATUSES
+from .. import vocabulary
 from ..dao.query import quote_identifier
+from ..vocabulary import ValueKind, json_value_kind, offered_ops, op_spelling, status_order, value_kind
 
 #: Rows sampled from each end of a table to find JSON paths.
 SAMPLE_ROWS = 500
@@ -26,59 +27,25 @@ MAX_PATHS = 300
 #: At most this many distinct statuses are read.
 MAX_STATUSES = 50
 
-NUMBER, TIME, TEXT, STATUS, BOOL, ANY, JSON = "number", "time", "text", "status", "bool", "any", "json"
-
-# (label shown in the form, op in the query dict, arity): arity 0 takes no value,
-# 1 one value, 2 a [low, high] pair, -1 a list.
-_OP_SPECS = {
-    "=": ("=", "=", 1), "!=": ("!=", "!=", 1),
-    "<": ("<", "<", 1), "<=": ("<=", "<=", 1), ">": (">", ">", 1), ">=": (">=", ">=", 1),
-    "IN": ("in", "IN", -1), "!IN": ("not in", "!IN", -1),
-    "BETWEEN": ("between", "BETWEEN", 2), "!BETWEEN": ("not between", "!BETWEEN", 2),
-    "LIKE": ("like", "LIKE", 1), "!LIKE": ("not like", "!LIKE", 1),
-    "GLOB": ("glob", "GLOB", 1), "!GLOB": ("not glob", "!GLOB", 1),
-    "IS": ("is empty", "IS", 0), "IS NOT": ("is not empty", "IS NOT", 0),
-}
-_COMPARE = ["=", "!=", "<", "<=", ">", ">="]
-_NULLS = ["IS", "IS NOT"]
-OPS_BY_KIND: dict[str, list[str]] = {
-    NUMBER: [*_COMPARE, "BETWEEN", "!BETWEEN", "IN", "!IN", *_NULLS],
-    TIME: [*_COMPARE, "BETWEEN", "!BETWEEN", *_NULLS],
-    TEXT: ["=", "!=", "LIKE", "!LIKE", "GLOB", "!GLOB", "IN", "!IN", "<", "<=", ">", ">=", *_NULLS],
-    ANY: [*_COMPARE, "BETWEEN", "!BETWEEN", "LIKE", "!LIKE", "GLOB", "!GLOB", "IN", "!IN", *_NULLS],
-    STATUS: ["=", "!=", "IN", "!IN", *_NULLS],
-    BOOL: ["=", "!=", *_NULLS],
-    JSON: _NULLS,
-}
-# Spellings of the same op that the form shows as one (the query dict gets the canonical one).
-_OP_ALIASES = {"==": "=", "<>": "!=", "NOT IN": "!IN", "NOT LIKE": "!LIKE", "NOT GLOB": "!GLOB",
-               "NOT BETWEEN": "!BETWEEN", "!=": "!=", "!<>": "=", "!==": "!="}
+NUMBER, TIME, TEXT, STATUS, BOOL, ANY, JSON = (ValueKind.NUMBER, ValueKind.TIME, ValueKind.TEXT, ValueKind.STATUS,
+                                             ValueKind.BOOL, ValueKind.ANY, ValueKind.JSON)
+#: The op spellings the form offers for each kind of field (from the vocabulary's op table).
+OPS_BY_KIND: dict[str, list[str]] = {kind: offered_ops(kind) for kind in (NUMBER, TIME, TEXT, STATUS, BOOL, ANY, JSON)}
 _PLACEHOLDERS = {NUMBER: "a number", TIME: "epoch seconds or 2024-05-01T12:00", TEXT: "text",
                  ANY: 'a number, true/false, or text ("quote" text that looks like a number)'}
+
+
+op_label = vocabulary.op_label
+op_arity = vocabulary.op_arity
 
 
 class InputError(ValueError):
     """A value typed into the form cannot be used; the message says why."""
 
 
-def op_label(op: str) -> str:
-    """The label the form shows for *op*."""
-    return _OP_SPECS[op][0]
-
-
-def op_arity(op: str) -> int:
-    """0 (no value), 1 (one value), 2 (low and high) or -1 (a list)."""
-    return _OP_SPECS[op][2]
-
-
 def canonical_op(op: Any) -> str | None:
-    """The form's spelling of *op*, or None if the form has no such op."""
-    if not isinstance(op, str):
-        return None
-    text = " ".join(op.upper().split())
-    text = _OP_ALIASES.get(text, text)
-    text = re.sub(r"^!\s+", "!", text)
-    return text if text in _OP_SPECS else None
+    """The form's spelling of *op* (``'!IN'`` for ``'not in'``), or None if the form has no such op."""
+    return op_spelling(op)
 
 
 def placeholder(kind: str) -> str:
@@ -101,26 +68,7 @@ class FieldSpec:
 
 def column_kind(name: str, sql_type: str) -> str:
     """The value kind of a schema column."""
-    if name == "status":
-        return STATUS
-    if name in ("created", "modified"):
-        return TIME
-    if sql_type == "JSON":
-        return JSON
-    if sql_type in ("INTEGER", "FLOAT", "REAL", "NUMERIC"):
-        return NUMBER
-    return TEXT
-
-
-def _path_kind(types: set[str]) -> str:
-    types = types - {"null"}
-    if types and types <= {"integer", "real"}:
-        return NUMBER
-    if types and types <= {"true", "false"}:
-        return BOOL
-    if types == {"text"}:
-        return TEXT
-    return ANY
+    return value_kind(vocabulary.column_kind(name, sql_type))
 
 
 def sample_json_paths(connection: sqlite3.Connection, table: str, column: str,
@@ -148,7 +96,7 @@ def sample_json_paths(connection: sqlite3.Connection, table: str, column: str,
     for fullkey, types in rows:
         keys = path_keys(fullkey)
         if keys:
-            specs.append(FieldSpec(".".join([column, *keys]), _path_kind(set(types.split(",")))))
+            specs.append(FieldSpec(".".join([column, *keys]), json_value_kind(types.split(","))))
     return sorted(specs, key=lambda s: s.name)
 
 
@@ -179,14 +127,13 @@ def path_keys(fullkey: str) -> list[str] | None:
 
 
 def distinct_statuses(connection: sqlite3.Connection, table: str, limit: int = MAX_STATUSES) -> list[str]:
-    """STATUSES plus any other status found in *table* (one indexed DISTINCT, LIMITed)."""
+    """The job statuses plus any other status found in *table* (one indexed DISTINCT, LIMITed)."""
     try:
         rows = connection.execute(f"SELECT DISTINCT status FROM {quote_identifier(table)} "
                                   "WHERE status IS NOT NULL LIMIT ?", (limit,)).fetchall()
     except sqlite3.Error:
         rows = []
-    extra = sorted({r[0] for r in rows if isinstance(r[0], str)} - set(STATUSES))
-    return [*STATUSES, *extra]
+    return status_order(r[0] for r in rows if isinstance(r[0], str))
 
 
 def kind_of_value(value: Any) -> str:

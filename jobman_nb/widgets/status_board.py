@@ -11,6 +11,7 @@ import traitlets
 
 from ..dao.query import quote_identifier
 from ..errors import QueryError
+from ..vocabulary import status_color
 from .query_builder import QueryBuilder
 
 if TYPE_CHECKING:
@@ -18,9 +19,6 @@ if TYPE_CHECKING:
 
 __all__ = ["StatusBoard"]
 
-#: Bar colours per status (others are grey).
-COLORS = {"PENDING": "#9e9e9e", "CLAIMED": "#8e24aa", "RUNNING": "#1e88e5", "EXECUTED": "#00897b",
-          "COMPLETED": "#43a047", "FAILED": "#e53935", "UNKNOWN": "#6d4c41"}
 _NONE = "(no status)"
 
 
@@ -121,7 +119,7 @@ class StatusBoard(widgets.VBox):
             button.add_class(f"jobman-sb-status-{label.strip('()').replace(' ', '-').lower()}")
             button.on_click(self._on_status_click)
             self._status_buttons.append((button, status))
-            color = COLORS.get(str(status), "#b0bec5")
+            color = status_color(status)
             width = max(0.5, 100 * n / most)
             share = 100 * n / total if total else 0
             bar = widgets.HTML(
