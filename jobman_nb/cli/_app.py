@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ import click
 from .. import __version__
 from .._where import parse_order, parse_where
 from ..errors import JobmanError, QueryError
+from ..vocabulary import ColumnKind, column_kind
 
 if TYPE_CHECKING:
     from ..dao.sqlite_dao import SqliteDAO
@@ -98,6 +99,11 @@ def build_query(where: Sequence[str] = (), order: Sequence[str] = (), limit: int
     if fields:
         query["fields"] = list(fields)
     return query
+
+
+def time_fields(columns: Mapping[str, str]) -> set[str]:
+    """The fields of a table (``{name: declared type}``) that hold epoch seconds."""
+    return {name for name, declared in columns.items() if column_kind(name, declared) == ColumnKind.TIME}
 
 
 def split_fields(text: str | None) -> list[str]:

@@ -15,7 +15,9 @@ from ._app import main
 @click.option("--days", default=7.0, show_default=True, type=click.FloatRange(min=0, min_open=True, max=3650),
               help="Length of the history in days.")
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
-def demo(path: str, n_jobs: int, seed: int, days: float, force: bool) -> None:
+@click.option("--events", is_flag=True, help="Turn history on and write every status change as events "
+                                             "(read them with 'jobman-nb events PATH').")
+def demo(path: str, n_jobs: int, seed: int, days: float, force: bool, events: bool) -> None:
     """Write a realistic, reproducible demo history to PATH (default demo.sqlite).
 
     The file holds jobman's tables, worker and engine tables linked as jobman
@@ -24,7 +26,8 @@ def demo(path: str, n_jobs: int, seed: int, days: float, force: bool) -> None:
     """
     from ..demo import make_history
 
-    summary = make_history(path, n_jobs=n_jobs, seed=seed, days=days, overwrite=force, progress=None)
+    summary = make_history(path, n_jobs=n_jobs, seed=seed, days=days, overwrite=force, progress=None,
+                           events=events)
     click.echo(f"wrote {summary['path']}: {summary['jobs']:,} jobman jobs (seed {summary['seed']}) "
                f"in {summary['seconds']:.1f} s")
     click.echo(f"created {summary['first_created']} .. modified {summary['last_modified']}")
