@@ -43,3 +43,44 @@ def fixture_path(tmp_path) -> Path:
 def fixture_expected() -> dict:
     """What jobman 0.0.1's own DAO returns for each table of the fixture, sorted by key."""
     return json.loads(FIXTURE_EXPECTED.read_text())
+
+
+# -- the command line ---------------------------------------------------------------------------
+CLI_DEMO_JOBS = 1_500
+
+
+@pytest.fixture(scope="session")
+def cli_demo(tmp_path_factory) -> Path:
+    """A demo history written once by ``jobman-nb demo`` (1,500 jobs, seed 3); never write to it."""
+    from jobman_nb.demo import make_history
+
+    path = tmp_path_factory.mktemp("cli") / "demo.sqlite"
+    make_history(path, n_jobs=CLI_DEMO_JOBS, seed=3, progress=False)
+    return path
+
+
+@pytest.fixture
+def cli_demo_copy(cli_demo, tmp_path) -> Path:
+    """A private copy of :func:`cli_demo`, for commands that write."""
+    dest = tmp_path / "demo.sqlite"
+    shutil.copy(cli_demo, dest)
+    return dest
+
+
+@pytest.fixture
+def cli():
+    """Run ``jobman-nb ARGS...`` in-process; the result has ``exit_code``, ``stdout`` and ``stderr`` apart."""
+    import inspect
+
+    from click.testing import CliRunner
+
+    from jobman_nb.cli import main
+
+    # click < 8.2 mixes stderr into stdout unless told not to; 8.2 keeps them apart always
+    kwargs = {"mix_stderr": False} if "mix_stderr" in inspect.signature(CliRunner.__init__).parameters else {}
+
+    def run(*args, env=None, input=None):
+        return CliRunner(**kwargs).invoke(main, [str(a) for a in args], env={"COLUMNS": "100", **(env or {})},
+                                          input=input)
+
+    return run

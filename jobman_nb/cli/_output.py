@@ -105,7 +105,7 @@ class Output:
         further records matched (announced on stderr after screen output).
         """
         n = 0
-        out = click.get_text_stream("stdout")
+        out = sys.stdout
         if self.is_json:
             n = _write_json(out, chunks, time_fields, nl=self.kind == "nl")
         elif self.kind in ("csv", "tsv"):
