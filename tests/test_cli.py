@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import CLI_DEMO_JOBS as N
 
 from jobman_nb import JobmanSqliteDAO
 from jobman_nb.cli import main
+
+N = 1_500  # jobs in the cli_demo fixture (tests/conftest.py)
 
 
 def as_text(values: pd.Series) -> list[str | None]:

@@ -79,7 +79,8 @@ def test_requeue_where_and_from_status(cli, cli_demo_copy):
     where = ["-w", "status=FAILED", "-w", "job_spec.cfg.code=orca"]
     with JobmanSqliteDAO(db_uri=str(cli_demo_copy), read_only=True) as dao:
         failed = [j["key"] for j in dao.query_jobs({"filters": [
-            {"field": "status", "op": "=", "arg": "FAILED"}, {"field": "job_spec.cfg.code", "op": "=", "arg": "orca"}]})]
+            {"field": "status", "op": "=", "arg": "FAILED"},
+            {"field": "job_spec.cfg.code", "op": "=", "arg": "orca"}]})]
     assert failed
     skipped = cli("requeue", cli_demo_copy, *where, "--yes")
     assert skipped.exit_code == 0
