@@ -25,6 +25,7 @@ from .errors import (
     InsertError,
     IntegrityError,
     JobmanError,
+    LockTimeoutError,
     PathMapError,
     QueryError,
     ReadOnlyError,
@@ -104,5 +105,6 @@ __all__ = [
     "CorruptRecordError",
     "ColumnClashError",
     "PathMapError",
+    "LockTimeoutError",
     "PathMap",
 ]

@@ -18,6 +18,7 @@ __all__ = [
     "CorruptRecordError",
     "ColumnClashError",
     "PathMapError",
+    "LockTimeoutError",
 ]
 
 
@@ -47,6 +48,20 @@ class IntegrityError(InsertError):
 
 class UpdateError(JobmanError, RuntimeError):
     """An update failed, or a compare-and-swap found an unexpected value."""
+
+
+class LockTimeoutError(JobmanError, TimeoutError):
+    """The write lock of a database file could not be had within the DAO's ``lock_timeout``.
+
+    Another connection (a worker, jobman itself) held it all that time.
+    Nothing of the write was done. :attr:`path` is the file and
+    :attr:`timeout` the seconds waited.
+    """
+
+    def __init__(self, message: str, path: str | None = None, timeout: float | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.timeout = timeout
 
 
 class ReadOnlyError(JobmanError, PermissionError):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from ..errors import InsertError, IntegrityError, QueryError, ReadOnlyError, UpdateError
+from ..errors import InsertError, IntegrityError, LockTimeoutError, QueryError, ReadOnlyError, UpdateError
 from . import history as _history
 from . import orm as _orm_module
 from . import query as _query
@@ -80,6 +80,9 @@ class SqliteDAO:
     history : bool
         Record every status change of the job table in ``<prefix>job_event``
         (calls :meth:`enable_history` after initializing).
+    lock_timeout : float, optional
+        Seconds a write waits for another connection's write lock before
+        raising :class:`~jobman_nb.errors.LockTimeoutError` (default 30).
 
     Attributes
     ----------
@@ -98,7 +101,10 @@ class SqliteDAO:
                  orm_specs: Sequence[Mapping[str, Any]] | None = None, table_prefix: str | None = None,
                  initialize: bool = True, logger: logging.Logger | None = None,
                  include_kvp_orm: bool = True, debug: bool | None = None, sqlite: ModuleType = sqlite3,
-                 orm: ModuleType = _orm_module, *, read_only: bool = False, history: bool = False) -> None:
+                 orm: ModuleType = _orm_module, *, read_only: bool = False, history: bool = False,
+                 lock_timeout: float | None = None) -> None:
+        if lock_timeout is not None:
+            self.lock_timeout = lock_timeout
         self.logger = logger or logging.getLogger(__name__)
         self.db_uri = db_uri
         self.path = parse_db_uri(db_uri)
@@ -206,14 +212,35 @@ class SqliteDAO:
                 raise
             conn.execute(f"RELEASE SAVEPOINT {name}")
             return
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._lock_error(exc) from exc
         try:
             yield conn
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            # a file in rollback-journal mode commits under an exclusive lock, which
+            # readers can hold off past the timeout: undo the whole block, never half of it
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise self._lock_error(exc) from exc
+
+    def _lock_error(self, exc: sqlite3.OperationalError) -> Exception:
+        """A :class:`LockTimeoutError` for SQLite's "database is locked", else *exc* itself."""
+        name = str(getattr(exc, "sqlite_errorname", ""))
+        if not (name.startswith("SQLITE_BUSY") or "database is locked" in str(exc)):
+            return exc
+        where = self.path or ":memory:"
+        return LockTimeoutError(
+            f"could not get the write lock on {where} within lock_timeout={self.lock_timeout:g} s: another "
+            "connection held it all that time; nothing was written (retry, or give a larger lock_timeout)",
+            path=where, timeout=self.lock_timeout)
 
     def _check_writable(self) -> None:
         if self.read_only:
@@ -235,6 +262,8 @@ class SqliteDAO:
         notebooks can read while workers write.
         """
         self._check_writable()
+        if self._schema_complete():
+            return  # nothing to create: take no write lock (many workers open the same file at once)
         if self.path is not None and not self.db.table_names() and self.db.journal_mode != "wal":
             with contextlib.suppress(sqlite3.OperationalError):  # another process got there first
                 self.connection.execute("PRAGMA journal_mode=WAL")
@@ -244,6 +273,20 @@ class SqliteDAO:
                 table = self.db.table(orm.table)
                 for name in self._index_fields(orm):
                     table.create_index([name], index_name=f"idx_{orm.table}_{name}", if_not_exists=True)
+
+    def _schema_complete(self) -> bool:
+        """Whether every table, column and index :meth:`ensure_tables` makes exists already."""
+        conn = self.connection
+        objects = {(kind, name) for kind, name in conn.execute(
+            "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')")}
+        for orm in self.orms.values():
+            if ("table", orm.table) not in objects:
+                return False
+            if not set(orm.columns) <= set(orm.present_columns(conn)):
+                return False
+            if any(("index", f"idx_{orm.table}_{name}") not in objects for name in self._index_fields(orm)):
+                return False
+        return True
 
     def create_index(self, ent_type: str | None = None, fields: Sequence[str] | str = ()) -> str:
         """Create (if missing) an index on fields or JSON paths of *ent_type*'s table.
