@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FINISHED",
+    "by_columns",
     "status_counts",
     "durations",
     "duration_quantiles",
@@ -55,7 +56,14 @@ __all__ = [
 By = Hashable | Sequence[Hashable] | None
 
 
-def _by_list(df: pd.DataFrame, by: By) -> list[Hashable]:
+def by_columns(df: pd.DataFrame, by: By) -> list[Hashable]:
+    """The grouping columns *by* names (a column, a list of them, or None for none), each checked to exist.
+
+    Raises
+    ------
+    KeyError
+        If the frame has no such column.
+    """
     if by is None:
         return []
     cols = [by] if isinstance(by, str) or not isinstance(by, Sequence) else list(by)
@@ -63,6 +71,9 @@ def _by_list(df: pd.DataFrame, by: By) -> list[Hashable]:
     if missing:
         raise KeyError(f"no column {missing[0]!r} in the frame; columns are: {', '.join(map(str, df.columns))}")
     return cols
+
+
+_by_list = by_columns  # the name this module's functions use
 
 
 def _require(df: pd.DataFrame, *cols: str) -> None:

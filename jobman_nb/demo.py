@@ -503,7 +503,7 @@ class _Writer:
         return 0
 
     def write(self, orm: ORM, rows: list[tuple]) -> int:
-        orm._execute_many(list(orm.fields), rows, False, self.loader.connection)
+        orm.execute_many(list(orm.fields), rows, False, self.loader.connection)
         self.tables[orm.table] += len(rows)
         return len(rows)
 

@@ -53,7 +53,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import sqlite3
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -66,7 +65,6 @@ import pyarrow.json as pa_json
 
 from . import vocabulary
 from .dao import query as _query
-from .dao.orm import raw_connection
 from .dao.utils import generate_timestamp
 from .errors import ColumnClashError, CorruptRecordError
 
@@ -541,21 +539,9 @@ def _rows_to_columns(rows: list[tuple], width: int) -> list[Sequence[Any]]:
 
 def _read(dao: SqliteDAO, ent_type: str | None, query: Any, chunksize: int
           ) -> tuple[Any, _query.Select, Iterator[list[tuple]]]:
-    orm = dao._get_orm(ent_type)
-    select = orm.compile_query(query, dao.connection)
-    cursor = raw_connection(dao.connection).cursor()
-    cursor.row_factory = None  # plain tuples: no dicts are built
-    cursor.execute(select.sql, select.params)
-
-    def batches() -> Iterator[list[tuple]]:
-        try:
-            while rows := cursor.fetchmany(chunksize):
-                yield rows
-        finally:
-            with contextlib.suppress(sqlite3.ProgrammingError):  # the DAO may have closed the connection
-                cursor.close()
-
-    return orm, select, batches()
+    orm = dao.get_orm(ent_type)
+    select = dao.compile_query(ent_type, query)
+    return orm, select, dao.iter_rows(select, chunksize=chunksize)
 
 
 def query_ents_df(dao: SqliteDAO, ent_type: str | None, query: Any = None, *,
@@ -605,7 +591,8 @@ def query_ents_df(dao: SqliteDAO, ent_type: str | None, query: Any = None, *,
     return _set_status(_concat(frames))
 
 
-def _interactive() -> bool:
+def interactive() -> bool:
+    """Whether Python runs interactively (a REPL, IPython or a Jupyter kernel): where progress bars are shown."""
     if hasattr(sys, "ps1") or sys.flags.interactive:
         return True
     ipython = sys.modules.get("IPython")
@@ -651,12 +638,10 @@ def iter_ents_df(dao: SqliteDAO, ent_type: str | None, query: Any = None, *, chu
     kinds = _kinds(orm.columns)
     categories = None
     if "status" in select.names and kinds.get("status") == "STATUS":
-        cur = raw_connection(dao.connection).execute(
-            f"SELECT DISTINCT {_query.quote_identifier('status')} FROM ({select.sql})", select.params)
-        categories = _status_categories(r[0] for r in cur)
+        categories = _status_categories(dao.distinct_values(ent_type, "status", query))
     total = None
     if progress is None:
-        progress = _interactive() and dao.count_ents(ent_type, query) >= PROGRESS_MIN_ROWS
+        progress = interactive() and dao.count_ents(ent_type, query, cap=PROGRESS_MIN_ROWS) >= PROGRESS_MIN_ROWS
     if progress:
         from tqdm.auto import tqdm
 

@@ -163,9 +163,9 @@ class ManyDatabases:
         self.validate_query(query)
         bar = None
         if progress or progress is None:
-            from .frames import PROGRESS_MIN_ROWS, _interactive
+            from .frames import PROGRESS_MIN_ROWS, interactive
 
-            if progress or (_interactive() and int(self.count_jobs(query).sum()) >= PROGRESS_MIN_ROWS):
+            if progress or (interactive() and int(self.count_jobs(query).sum()) >= PROGRESS_MIN_ROWS):
                 from tqdm.auto import tqdm
 
                 bar = tqdm(total=int(self.count_jobs(query).sum()), unit="jobs", desc=f"{len(self)} databases")

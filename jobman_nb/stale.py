@@ -187,7 +187,7 @@ def requeue(dao: SqliteDAO, jobs: Query | pd.DataFrame | Iterable[Mapping[str, A
     ReadOnlyError
         If the DAO was opened read-only (nothing is written).
     """
-    dao._check_writable()  # fail before reading anything
+    dao.check_writable()  # fail before reading anything
     from_statuses = list(from_statuses)
     results = []
     with dao.transaction():

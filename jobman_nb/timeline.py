@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .analytics import By, _by_list
+from .analytics import By
+from .analytics import by_columns as _by_list
 from .frames import STRING_DTYPE
 from .vocabulary import FINISHED, STATUS_COLORS, status_color, status_order
 

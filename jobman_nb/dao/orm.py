@@ -8,6 +8,7 @@ one).
 
 from __future__ import annotations
 
+import contextlib
 import json as _json
 import logging
 import re
@@ -23,7 +24,7 @@ from ..errors import CorruptRecordError, InsertError, IntegrityError, QueryError
 from . import query as _query
 from .utils import FieldInfo, Schema, generate_timestamp
 
-__all__ = ["ORM", "Connection", "raw_connection"]
+__all__ = ["ORM", "Connection", "raw_connection", "iter_rows"]
 
 Connection = sqlite3.Connection | sqlite_utils.Database
 Record = dict[str, Any]
@@ -77,6 +78,28 @@ def normalize_fields(fields: Any) -> dict[str, FieldInfo]:
     if sum(bool(i.get("primary_key")) for i in out.values()) > 1:
         raise SchemaError("at most one field may be the primary key")
     return out
+
+
+def iter_rows(select: _query.Select, connection: Connection, chunksize: int = 50_000
+              ) -> Iterator[list[tuple[Any, ...]]]:
+    """Run a compiled SELECT now and return an iterator over its rows, as plain tuples in lists of *chunksize*.
+
+    The values are as stored (JSON text undecoded), in ``select.names`` order.
+    The cursor closes when the iterator is exhausted or closed.
+    """
+    cur = raw_connection(connection).cursor()
+    cur.row_factory = None  # plain tuples: no dicts are built
+    cur.execute(select.sql, select.params)
+
+    def chunks() -> Iterator[list[tuple[Any, ...]]]:
+        try:
+            while rows := cur.fetchmany(chunksize):
+                yield rows
+        finally:
+            with contextlib.suppress(sqlite3.ProgrammingError):  # the connection may be closed already
+                cur.close()
+
+    return chunks()
 
 
 class ORM:
@@ -182,10 +205,19 @@ class ORM:
         for f in fields or ():
             if f not in self.columns:
                 raise QueryError(f"unknown field {f!r} for table {self.table}; fields are {', '.join(self.columns)}")
-        self._execute_many(list(fields or ()), [list(values or ())], bool(replace), raw_connection(connection))
+        self.execute_many(list(fields or ()), [list(values or ())], bool(replace), raw_connection(connection))
 
-    def _execute_many(self, names: list[str], rows: list[Sequence[Any]], replace: bool,
-                      conn: sqlite3.Connection) -> None:
+    def execute_many(self, names: list[str], rows: list[Sequence[Any]], replace: bool,
+                     conn: sqlite3.Connection) -> None:
+        """Insert already-serialized *rows* of values for the columns *names* (the caller holds the transaction).
+
+        Raises
+        ------
+        IntegrityError
+            On a key clash with ``replace=False``.
+        InsertError
+            If a row cannot be written (the message names the first bad value).
+        """
         sql = self._insert_sql(names, replace)
         try:
             conn.executemany(sql, rows)
@@ -291,7 +323,7 @@ class ORM:
         """
         names, rows, records = self.prepare_records(objs, auto_update=auto_update)
         if rows:
-            self._execute_many(names, rows, replace, raw_connection(connection))
+            self.execute_many(names, rows, replace, raw_connection(connection))
         return records
 
     def save_object(self, obj: Mapping[str, Any] | None = None, connection: Connection | None = None,
@@ -351,11 +383,98 @@ class ORM:
         while rows := cur.fetchmany(chunksize):
             yield self.decode_rows(rows, select)
 
-    def count_objects(self, query: Any = None, connection: Connection | None = None) -> int:
-        """Count the records matching *query* (honouring its limit and offset)."""
-        select = self.compile_query(query, connection)
-        row = raw_connection(connection).execute(f"SELECT count(*) FROM ({select.sql})", select.params).fetchone()
-        return int(row[0])
+    def _scope(self, query: Any, connection: Connection | None) -> tuple[str, list[Any]]:
+        """``FROM ... WHERE ...`` selecting the rows of *query* (validated whole first), and its parameters."""
+        self.compile_query(query, connection)
+        query = _query.check_query(query)
+        table = _query.quote_identifier(self.table)
+        if "limit" in query or "offset" in query:  # the order decides which rows
+            select = _query.compile_select(query, self.table, self.columns, rowid=True)
+            return f"FROM {table} WHERE rowid IN ({select.sql})", select.params
+        where, params = _query.compile_where(query.get("filters"), self.columns)
+        return f"FROM {table}" + (f" WHERE {where}" if where else ""), params
+
+    def _field_expr(self, name: Any, connection: Connection | None, where: str) -> tuple[_query.FieldRef, str]:
+        ref = _query.field_sql(name, self.columns, where)
+        present = self.present_columns(connection) if connection is not None else None
+        return ref, ("NULL" if present is not None and ref.column not in present else ref.sql)
+
+    def _decode_value(self, ref: _query.FieldRef, value: Any) -> Any:
+        if ref.whole_json and isinstance(value, str):
+            try:
+                return self.json.loads(value) if value != "" else None
+            except ValueError as exc:
+                raise CorruptRecordError(f"{self.table}: field {ref.name!r} holds invalid JSON {value!r:.80}: "
+                                         f"{exc}") from None
+        return value
+
+    def count_objects(self, query: Any = None, connection: Connection | None = None, *,
+                      cap: int | None = None) -> int:
+        """Count the records matching *query* (honouring its limit and offset, ignoring its order).
+
+        With *cap*, counting stops at *cap* rows: the result is ``min(count, cap)``,
+        so ``count_objects(q, cap=n + 1) > n`` asks "more than n?" without scanning further.
+        """
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0):
+            raise QueryError(f"cap must be an integer >= 0 or None, got {cap!r}")
+        scope, params = self._scope(query, connection)
+        if cap is None:
+            sql = f"SELECT count(*) {scope}"
+        else:
+            sql, params = f"SELECT count(*) FROM (SELECT 1 {scope} LIMIT ?)", [*params, cap]
+        return int(raw_connection(connection).execute(sql, params).fetchone()[0])
+
+    def count_by(self, field: str, query: Any = None, connection: Connection | None = None) -> dict[Any, int]:
+        """``{value: number of matching records}`` for a field or JSON path, in SQLite's order of the values."""
+        ref, expr = self._field_expr(field, connection, "count_by")
+        scope, params = self._scope(query, connection)
+        rows = raw_connection(connection).execute(f"SELECT {expr}, count(*) {scope} GROUP BY 1 ORDER BY 1",
+                                                  [*(ref.params if expr != "NULL" else ()), *params])
+        return {self._decode_value(ref, v): int(n) for v, n in rows}
+
+    def distinct_values(self, field: str, query: Any = None, connection: Connection | None = None, *,
+                        limit: int | None = None) -> list[Any]:
+        """The distinct values of a field or JSON path among the matching records (at most *limit*), sorted."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise QueryError(f"distinct_values: limit must be an integer >= 0 or None, got {limit!r}")
+        ref, expr = self._field_expr(field, connection, "distinct_values")
+        scope, params = self._scope(query, connection)
+        sql = f"SELECT DISTINCT {expr} {scope} ORDER BY 1 LIMIT ?"
+        rows = raw_connection(connection).execute(
+            sql, [*(ref.params if expr != "NULL" else ()), *params, -1 if limit is None else limit])
+        return [self._decode_value(ref, r[0]) for r in rows]
+
+    def sample_json_paths(self, field: str, connection: Connection, *, sample: int = 500,
+                          max_paths: int = 300) -> dict[str, set[str]]:
+        """Leaf paths of JSON *field* in its first and last *sample* rows: ``{dotted name: json types}``.
+
+        Bounded whatever the table's size: two LIMITed reads by rowid, then
+        ``json_tree`` over at most ``2 * sample`` values. Paths through arrays,
+        and keys a dotted field name cannot spell, are left out; so is
+        everything when the table or column is missing or SQLite lacks JSON.
+        """
+        if self.columns.get(field) != "JSON":
+            raise QueryError(f"sample_json_paths: {field!r} is not a JSON field of {self.table}; JSON fields are "
+                             f"{', '.join(c for c, t in self.columns.items() if t == 'JSON') or 'none'}")
+        t, c = _query.quote_identifier(self.table), _query.quote_identifier(field)
+        sql = f"""
+            SELECT j.fullkey, group_concat(DISTINCT j.type)
+            FROM (SELECT * FROM (SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL ORDER BY rowid LIMIT ?)
+                  UNION ALL
+                  SELECT * FROM (SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL ORDER BY rowid DESC LIMIT ?)) AS s,
+                 json_tree(CASE WHEN json_valid(s.v) THEN s.v ELSE '{{}}' END) AS j
+            WHERE j.type NOT IN ('object', 'array')
+            GROUP BY j.fullkey ORDER BY j.fullkey LIMIT ?"""
+        try:
+            rows = raw_connection(connection).execute(sql, (sample, sample, max_paths)).fetchall()
+        except sqlite3.Error:  # a missing table or column, an old SQLite: no paths
+            return {}
+        out: dict[str, set[str]] = {}
+        for fullkey, types in rows:
+            keys = _query.json_tree_keys(fullkey)
+            if keys:
+                out.setdefault(".".join([field, *keys]), set()).update(types.split(","))
+        return dict(sorted(out.items()))
 
     # -- updates --------------------------------------------------------------------------
     def compile_update(self, updates: Any, query: Any = None) -> tuple[str, list[Any]]:

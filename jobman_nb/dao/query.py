@@ -52,7 +52,7 @@ _FILTER_KEYS = ("field", "op", "arg")
 _INT64 = (-(2**63), 2**63 - 1)
 #: Fields holding epoch seconds (float) that also take dates in filters: ISO-8601 text,
 #: ``datetime``/``date`` and ``pd.Timestamp`` (naive means UTC), see :func:`epoch_seconds`.
-TIME_FIELDS = ("created", "modified")
+TIME_FIELDS = vocabulary.TIME_FIELDS
 _NUMERIC_TYPES = ("FLOAT", "REAL", "INTEGER", "NUMERIC")
 # ISO-8601 calendar dates, with an optional time ('T' or a space), fraction and zone;
 # parsed here rather than by datetime.fromisoformat, whose accepted forms differ
@@ -628,3 +628,29 @@ def compile_updates(updates: Any, columns: Columns) -> tuple[list[str], list[Any
             params.append(_check_scalar(new, f"updates[{name!r}]"))
         items.append(f"{quote_identifier(name)} = ?")
     return items, params
+
+
+# SQLite's json_tree writes a key in a fullkey bare, or "quoted" when it is not a plain identifier.
+_FULLKEY_SEGMENT = re.compile(r'\.(?:"((?:[^"\\]|\\.)*)"|([^."\[\]]+))')
+_BAD_KEY = re.compile(r'[."\x00-\x1f]')
+
+
+def json_tree_keys(fullkey: str) -> list[str] | None:
+    """The keys of a ``json_tree`` fullkey such as ``$.resources."mem_gb"``.
+
+    None if the path goes through an array or has a key that a dotted field
+    name cannot spell.
+    """
+    if not fullkey.startswith("$"):
+        return None
+    keys, pos = [], 1
+    while pos < len(fullkey):
+        m = _FULLKEY_SEGMENT.match(fullkey, pos)
+        if m is None:
+            return None
+        key = m.group(2) if m.group(2) is not None else re.sub(r"\\(.)", r"\1", m.group(1))
+        if not key or _BAD_KEY.search(key):
+            return None
+        keys.append(key)
+        pos = m.end()
+    return keys or None

@@ -242,10 +242,13 @@ class SqliteDAO:
             "connection held it all that time; nothing was written (retry, or give a larger lock_timeout)",
             path=where, timeout=self.lock_timeout)
 
-    def _check_writable(self) -> None:
+    def check_writable(self) -> None:
+        """Raise :class:`~jobman_nb.errors.ReadOnlyError` if this DAO was opened read-only (call before any work)."""
         if self.read_only:
             raise ReadOnlyError(f"the database {self.path} was opened read-only; nothing was written "
                                 "(open it with read_only=False to write)")
+
+    _check_writable = check_writable  # the name the DAO's own methods use
 
     # -- schema ---------------------------------------------------------------------------
     def initialize(self) -> None:
@@ -324,11 +327,20 @@ class SqliteDAO:
         return index
 
     # -- entities -------------------------------------------------------------------------
-    def _get_orm(self, ent_type: Any) -> ORM:
+    def get_orm(self, ent_type: Any) -> ORM:
+        """The ORM of *ent_type* (its table, columns and field infos).
+
+        Raises
+        ------
+        QueryError
+            If this DAO has no such entity type.
+        """
         try:
             return self.orms[ent_type]
         except (KeyError, TypeError):
             raise QueryError(f"unknown ent_type {ent_type!r}; this DAO has {', '.join(map(repr, self.orms))}") from None
+
+    _get_orm = get_orm  # the name the DAO's own methods use
 
     def generate_key(self) -> str:
         """Return a new record key (a uuid4 string)."""
@@ -369,7 +381,7 @@ class SqliteDAO:
         names, rows, records = orm.prepare_records(ents or [], auto_update=auto_update)
         if rows:
             with self.transaction() as conn:
-                orm._execute_many(names, rows, replace, conn)
+                orm.execute_many(names, rows, replace, conn)
         return records
 
     def get_ent(self, ent_type: str | None = None, key: Any = None) -> Record | None:
@@ -396,9 +408,81 @@ class SqliteDAO:
             raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
         return self._get_orm(ent_type).iter_objects(query, connection=self.connection, chunksize=chunksize)
 
-    def count_ents(self, ent_type: str | None = None, query: Query | None = None) -> int:
-        """Count the records matching *query*."""
-        return self._get_orm(ent_type).count_objects(query, connection=self.connection)
+    def count_ents(self, ent_type: str | None = None, query: Query | None = None, *, cap: int | None = None) -> int:
+        """Count the records matching *query* (its order_by is ignored: it cannot change a count).
+
+        Parameters
+        ----------
+        ent_type : str
+        query : dict, optional
+        cap : int, optional
+            Stop counting at *cap* rows and return ``min(count, cap)``: ask
+            "more than n?" with ``count_ents(t, q, cap=n + 1) > n`` without
+            scanning the rest of a large table.
+
+        Raises
+        ------
+        QueryError
+            If the query is malformed (nothing runs).
+        """
+        return self._get_orm(ent_type).count_objects(query, connection=self.connection, cap=cap)
+
+    # -- read primitives (for the layers above: frames, widgets, CLI) ---------------------
+    def compile_query(self, ent_type: str | None = None, query: Query | None = None) -> _query.Select:
+        """Validate *query* and compile it to a SELECT over *ent_type*'s table (columns the file lacks read as NULL).
+
+        Raises
+        ------
+        QueryError
+            If the query is malformed.
+        """
+        return self._get_orm(ent_type).compile_query(query, self.connection)
+
+    def iter_rows(self, select: _query.Select, *, chunksize: int = 50_000) -> Iterator[list[tuple[Any, ...]]]:
+        """Run a compiled query (:meth:`compile_query`) now; iterate its rows in lists of at most *chunksize*.
+
+        Rows are plain tuples of the stored values (JSON undecoded) in
+        ``select.names`` order: the fast path for building frames.
+        """
+        if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
+            raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
+        return _orm_module.iter_rows(select, self.connection, chunksize)
+
+    def count_by(self, ent_type: str | None = None, field: str = "status",
+                 query: Query | None = None) -> dict[Any, int]:
+        """``{value: count}`` of a field or JSON path over the records matching *query* (one GROUP BY).
+
+        Raises
+        ------
+        QueryError
+            If the field or query is malformed.
+        """
+        return self._get_orm(ent_type).count_by(field, query, connection=self.connection)
+
+    def distinct_values(self, ent_type: str | None = None, field: str = "status", query: Query | None = None, *,
+                        limit: int | None = None) -> list[Any]:
+        """The distinct values of a field or JSON path among the matching records, sorted, at most *limit*.
+
+        Raises
+        ------
+        QueryError
+            If the field or query is malformed.
+        """
+        return self._get_orm(ent_type).distinct_values(field, query, connection=self.connection, limit=limit)
+
+    def sample_json_paths(self, ent_type: str | None = None, field: str = "job_spec", *, sample: int = 500,
+                          max_paths: int = 300) -> dict[str, set[str]]:
+        """Leaf paths of a JSON field found in its first and last *sample* rows: ``{dotted name: JSON types}``.
+
+        Bounded whatever the table's size; the types are SQLite ``json_type``
+        names (``'integer'``, ``'text'``, ``'true'``...).
+
+        Raises
+        ------
+        QueryError
+            If *field* is not a JSON field.
+        """
+        return self._get_orm(ent_type).sample_json_paths(field, self.connection, sample=sample, max_paths=max_paths)
 
     def validate_query(self, ent_type: str | None = None, query: Query | None = None) -> Query:
         """Check a query dict against *ent_type*'s schema without running it.

@@ -14,11 +14,14 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import vocabulary
-from ..dao.query import quote_identifier
+from ..errors import JobmanError
 from ..vocabulary import ValueKind, json_value_kind, offered_ops, op_spelling, status_order, value_kind
+
+if TYPE_CHECKING:
+    from ..dao.sqlite_dao import SqliteDAO
 
 #: Rows sampled from each end of a table to find JSON paths.
 SAMPLE_ROWS = 500
@@ -71,69 +74,23 @@ def column_kind(name: str, sql_type: str) -> str:
     return value_kind(vocabulary.column_kind(name, sql_type))
 
 
-def sample_json_paths(connection: sqlite3.Connection, table: str, column: str,
+def sample_json_paths(dao: SqliteDAO, ent_type: str, column: str,
                       sample: int = SAMPLE_ROWS, max_paths: int = MAX_PATHS) -> list[FieldSpec]:
     """Leaf JSON paths in the first and last *sample* rows of *column*, with their kinds.
 
-    Bounded whatever the table's size: two LIMITed reads by rowid, then
-    ``json_tree`` over at most ``2 * sample`` values. Paths through arrays, and
-    keys the query language cannot spell, are left out.
+    Bounded whatever the table's size (see :meth:`SqliteDAO.sample_json_paths`).
     """
-    t, c = quote_identifier(table), quote_identifier(column)
-    sql = f"""
-        SELECT j.fullkey, group_concat(DISTINCT j.type)
-        FROM (SELECT * FROM (SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL ORDER BY rowid LIMIT ?)
-              UNION ALL
-              SELECT * FROM (SELECT {c} AS v FROM {t} WHERE {c} IS NOT NULL ORDER BY rowid DESC LIMIT ?)) AS s,
-             json_tree(CASE WHEN json_valid(s.v) THEN s.v ELSE '{{}}' END) AS j
-        WHERE j.type NOT IN ('object', 'array')
-        GROUP BY j.fullkey ORDER BY j.fullkey LIMIT ?"""
+    paths = dao.sample_json_paths(ent_type, column, sample=sample, max_paths=max_paths)
+    return [FieldSpec(name, json_value_kind(types)) for name, types in paths.items()]
+
+
+def distinct_statuses(dao: SqliteDAO, ent_type: str, limit: int = MAX_STATUSES) -> list[str]:
+    """The job statuses plus any other status found in *ent_type*'s table (one indexed DISTINCT, LIMITed)."""
     try:
-        rows = connection.execute(sql, (sample, sample, max_paths)).fetchall()
-    except sqlite3.Error:  # a missing table or column, an old SQLite: offer no paths
-        return []
-    specs = []
-    for fullkey, types in rows:
-        keys = path_keys(fullkey)
-        if keys:
-            specs.append(FieldSpec(".".join([column, *keys]), json_value_kind(types.split(","))))
-    return sorted(specs, key=lambda s: s.name)
-
-
-# SQLite writes a key in a fullkey bare, or "quoted" when it is not a plain identifier.
-_FULLKEY_SEGMENT = re.compile(r'\.(?:"((?:[^"\\]|\\.)*)"|([^."\[\]]+))')
-_BAD_KEY = re.compile(r'[."\x00-\x1f]')
-
-
-def path_keys(fullkey: str) -> list[str] | None:
-    """The keys of a ``json_tree`` fullkey such as ``$.resources."mem_gb"``.
-
-    None if the path goes through an array or has a key that a dotted field
-    name cannot spell.
-    """
-    if not fullkey.startswith("$"):
-        return None
-    keys, pos = [], 1
-    while pos < len(fullkey):
-        m = _FULLKEY_SEGMENT.match(fullkey, pos)
-        if m is None:
-            return None
-        key = m.group(2) if m.group(2) is not None else re.sub(r"\\(.)", r"\1", m.group(1))
-        if not key or _BAD_KEY.search(key):
-            return None
-        keys.append(key)
-        pos = m.end()
-    return keys or None
-
-
-def distinct_statuses(connection: sqlite3.Connection, table: str, limit: int = MAX_STATUSES) -> list[str]:
-    """The job statuses plus any other status found in *table* (one indexed DISTINCT, LIMITed)."""
-    try:
-        rows = connection.execute(f"SELECT DISTINCT status FROM {quote_identifier(table)} "
-                                  "WHERE status IS NOT NULL LIMIT ?", (limit,)).fetchall()
-    except sqlite3.Error:
-        rows = []
-    return status_order(r[0] for r in rows if isinstance(r[0], str))
+        found = dao.distinct_values(ent_type, "status", limit=limit)
+    except (sqlite3.Error, JobmanError):
+        found = []
+    return status_order(v for v in found if isinstance(v, str))
 
 
 def kind_of_value(value: Any) -> str:

@@ -264,7 +264,7 @@ class QueryBuilder(widgets.VBox):
         self._filling = False
         orm = dao.orms[ent_type]
         self._fields = self._discover_fields(orm.table, orm.columns)
-        self._statuses = _fields.distinct_statuses(dao.connection, orm.table) if "status" in orm.columns else []
+        self._statuses = _fields.distinct_statuses(dao, ent_type) if "status" in orm.columns else []
         self._rows: list[_FilterRow] = []
         self._build()
         self.query = dict(query) if query is not None else {"limit": limit}
@@ -275,7 +275,7 @@ class QueryBuilder(widgets.VBox):
         fields = {name: FieldSpec(name, _fields.column_kind(name, columns[name])) for name in names}
         for name, sql_type in columns.items():
             if sql_type == "JSON":
-                for spec in _fields.sample_json_paths(self.dao.connection, table, name):
+                for spec in _fields.sample_json_paths(self.dao, self.ent_type, name):
                     fields[spec.name] = spec
         return fields
 

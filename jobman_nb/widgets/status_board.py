@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 import ipywidgets as widgets
 import traitlets
 
-from ..dao.query import quote_identifier
-from ..errors import QueryError
+from ..errors import JobmanError, QueryError
 from ..vocabulary import status_color
 from .query_builder import QueryBuilder
 
@@ -81,15 +80,13 @@ class StatusBoard(widgets.VBox):
 
     def refresh(self) -> dict[str | None, int]:
         """Count again and redraw; return ``{status: count}``."""
-        sql = (f"SELECT status, count(*) FROM {quote_identifier(self._table)} "
-               "GROUP BY status ORDER BY count(*) DESC, status")
         try:
-            rows = self.dao.connection.execute(sql).fetchall()
-        except sqlite3.Error as exc:
+            by_value = self.dao.count_by(self.ent_type, "status")  # one GROUP BY, in SQLite's order of values
+        except (sqlite3.Error, JobmanError) as exc:
             self._message.value = f"<span style='color:#b00020'>cannot count: {html.escape(str(exc))}</span>"
             return dict(self.counts)
         self._message.value = ""
-        counts = {status: int(n) for status, n in rows}
+        counts = dict(sorted(by_value.items(), key=lambda item: -item[1]))  # most first; ties keep value order
         self.set_trait("counts", counts)
         self._draw(counts)
         return counts
