@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -34,6 +35,60 @@ __all__ = ["SqliteDAO", "parse_db_uri"]
 Query = _query.Query
 
 
+class _SerializedCursor(sqlite3.Cursor):
+    """A cursor whose calls into SQLite hold its connection's lock (see :class:`_SerializedConnection`)."""
+
+    def execute(self, *args: Any, **kwargs: Any) -> _SerializedCursor:
+        with self.connection._jobman_lock:
+            return super().execute(*args, **kwargs)
+
+    def executemany(self, *args: Any, **kwargs: Any) -> _SerializedCursor:
+        with self.connection._jobman_lock:
+            return super().executemany(*args, **kwargs)
+
+    def executescript(self, *args: Any, **kwargs: Any) -> _SerializedCursor:
+        with self.connection._jobman_lock:
+            return super().executescript(*args, **kwargs)
+
+    def fetchone(self) -> Any:
+        with self.connection._jobman_lock:
+            return super().fetchone()
+
+    def fetchmany(self, *args: Any, **kwargs: Any) -> list[Any]:
+        with self.connection._jobman_lock:
+            return super().fetchmany(*args, **kwargs)
+
+    def fetchall(self) -> list[Any]:
+        with self.connection._jobman_lock:
+            return super().fetchall()
+
+
+class _SerializedConnection(sqlite3.Connection):
+    """A connection any thread may use: each statement holds ``_jobman_lock``, and so does a whole
+    :meth:`SqliteDAO.transaction`, so one thread's statements never run inside another's transaction.
+
+    Opened with ``check_same_thread=False``. SQLite itself is built serialized here
+    (``sqlite3.threadsafety == 3``), so the lock is about transactions, not memory safety;
+    iterating a cursor row by row (``for row in cursor``) is left unlocked for speed.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._jobman_lock = threading.RLock()
+
+    def cursor(self, factory: type[sqlite3.Cursor] = _SerializedCursor) -> sqlite3.Cursor:  # type: ignore[override]
+        return super().cursor(factory)
+
+    def execute(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+        return self.cursor().execute(*args, **kwargs)
+
+    def executemany(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+        return self.cursor().executemany(*args, **kwargs)
+
+    def executescript(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+        return self.cursor().executescript(*args, **kwargs)
+
+
 def parse_db_uri(db_uri: str | os.PathLike[str]) -> str | None:
     """Return the file path a jobman ``db_uri`` names, or None for an in-memory database.
 
@@ -51,6 +106,12 @@ def parse_db_uri(db_uri: str | os.PathLike[str]) -> str | None:
     if not uri:
         raise ValueError(f"db_uri {db_uri!r} names no file")
     return uri
+
+
+def _lock_of(connection: sqlite3.Connection) -> contextlib.AbstractContextManager[Any]:
+    """The lock serializing *connection* across threads (none for a connection made elsewhere)."""
+    lock = getattr(connection, "_jobman_lock", None)
+    return lock if lock is not None else contextlib.nullcontext()
 
 
 class SqliteDAO:
@@ -118,6 +179,9 @@ class SqliteDAO:
         self.orms: dict[str, ORM] = self._generate_orms(orm_specs, table_prefix, include_kvp_orm)
         self._connection: sqlite3.Connection | None = None
         self._db: sqlite_utils.Database | None = None
+        # Guards opening and closing the connection; statements and transactions hold the
+        # connection's own lock (see _SerializedConnection and transaction()).
+        self._open_lock = threading.RLock()
         if initialize and not read_only:
             self.initialize()
         if history:
@@ -148,20 +212,41 @@ class SqliteDAO:
     # -- connection -----------------------------------------------------------------------
     @property
     def connection(self) -> sqlite3.Connection:
-        """The ``sqlite3.Connection`` in use (created on first use)."""
-        if self._connection is None:
-            self._connection = self.create_connection()
-        return self._connection
+        """The ``sqlite3.Connection`` in use (created on first use); any thread may use it.
+
+        One connection serves every thread (``check_same_thread=False``): a
+        notebook's widget handlers run on other threads than the cell that made
+        the DAO (JupyterLab 4 with ipykernel 7 delivers comm messages on
+        subshell threads). Each statement, and each :meth:`transaction` as a
+        whole, holds the connection's lock, so a thread never runs inside
+        another thread's transaction; an in-memory database stays one database.
+        """
+        connection = self._connection
+        if connection is None:
+            with self._open_lock:
+                if self._connection is None:
+                    self._connection = self.create_connection()
+                connection = self._connection
+        return connection
 
     @property
     def db(self) -> sqlite_utils.Database:
-        """The ``sqlite_utils.Database`` over :attr:`connection`."""
-        if self._db is None:
-            self._db = sqlite_utils.Database(self.connection, recursive_triggers=False, execute_plugins=False)
-        return self._db
+        """The ``sqlite_utils.Database`` over :attr:`connection` (usable from any thread too)."""
+        db = self._db
+        if db is None:
+            with self._open_lock:
+                if self._db is None:
+                    self._db = sqlite_utils.Database(self.connection, recursive_triggers=False,
+                                                     execute_plugins=False)
+                db = self._db
+        return db
 
     def create_connection(self) -> sqlite3.Connection:
-        """Open a new connection: autocommit mode (transactions are explicit), rows as ``sqlite3.Row``."""
+        """Open a new connection: autocommit mode (transactions are explicit), rows as ``sqlite3.Row``.
+
+        The connection may be used from any thread: every statement on it, and every
+        :meth:`transaction`, holds its lock (see :attr:`connection`).
+        """
         if self.path is None:
             target, uri = ":memory:", False
         elif self.read_only:
@@ -171,7 +256,8 @@ class SqliteDAO:
             target, uri = f"{path.as_uri()}?mode=ro", True
         else:
             target, uri = self.path, False
-        connection = self.sqlite.connect(target, timeout=self.lock_timeout, isolation_level=None, uri=uri)
+        connection = self.sqlite.connect(target, timeout=self.lock_timeout, isolation_level=None, uri=uri,
+                                         check_same_thread=False, factory=_SerializedConnection)
         connection.row_factory = self.sqlite.Row
         if not self.read_only and "job" in self.orms and _history.is_enabled(connection, self.orms["job"].table):
             self._use_memory_temp_store(connection)
@@ -180,11 +266,15 @@ class SqliteDAO:
         return connection
 
     def close(self) -> None:
-        """Close the connection (a new one opens on next use)."""
-        if self._connection is not None:
-            self._connection.close()
-        self._connection = None
-        self._db = None
+        """Close the connection (a new one opens on next use); from any thread.
+
+        Waits for a statement or transaction another thread is running on it.
+        """
+        with self._open_lock:
+            connection, self._connection, self._db = self._connection, None, None
+            if connection is not None:
+                with _lock_of(connection):
+                    connection.close()
 
     def __enter__(self) -> SqliteDAO:
         return self
@@ -197,10 +287,17 @@ class SqliteDAO:
         """Run a block of writes as one transaction (``BEGIN IMMEDIATE``).
 
         DAO writes inside the block join it; an exception rolls all of them
-        back. Blocks nest (inner ones become savepoints).
+        back. Blocks nest (inner ones become savepoints). The block holds the
+        connection's lock: other threads' statements on this DAO wait until it
+        ends, so they neither join it nor see its uncommitted rows.
         """
         self._check_writable()
         conn = self.connection
+        with _lock_of(conn):
+            yield from self._transaction_block(conn)
+
+    @staticmethod
+    def _transaction_block(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if conn.in_transaction:
             name = f"jobman_nb_{id(conn)}_{os.urandom(4).hex()}"
             conn.execute(f"SAVEPOINT {name}")
