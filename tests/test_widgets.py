@@ -275,6 +275,8 @@ def test_setting_query_fills_the_form_and_notifies(jobs_dao):
     ({"filters": [{"field": "status", "op": "LIKE", "arg": "F%"}]}, "does not offer 'LIKE'"),
     ({"filters": [{"field": "key", "op": "IN", "arg": []}]}, "at least one value"),
     ({"limit": 0}, "at least 1"),
+    ([], "query must be a query dict"),
+    ("status", "query must be a query dict"),
 ])
 def test_queries_the_form_cannot_show_raise(jobs_dao, query, words):
     with pytest.raises(QueryError, match=re.escape(words)):
@@ -283,6 +285,8 @@ def test_queries_the_form_cannot_show_raise(jobs_dao, query, words):
     with pytest.raises(QueryError):
         qb.query = query
     assert qb.query == {"limit": 3}
+    with pytest.raises(QueryError, match="got NoneType"):
+        qb.query = None
 
 
 def test_unknown_ent_type(jobs_dao):

@@ -210,6 +210,16 @@ class _FilterRow(widgets.HBox):
         self._remove_row(self)
 
 
+class _QueryTrait(traitlets.Dict):
+    """A Dict trait whose type errors are the documented QueryError, not traitlets.TraitError."""
+
+    def validate(self, obj: Any, value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise QueryError(f"query must be a query dict such as {{'filters': [...], 'limit': 100}}, "
+                             f"got {type(value).__name__} {value!r:.60}")
+        return super().validate(obj, dict(value))
+
+
 class QueryBuilder(widgets.VBox):
     """A form that builds a query dict for one entity type of a DAO, and runs it.
 
@@ -244,7 +254,7 @@ class QueryBuilder(widgets.VBox):
     """
 
     #: The form's query dict: always valid for the DAO, always with a limit. Setting it fills the form.
-    query = traitlets.Dict(help="The current query dict; setting it fills the form.")
+    query = _QueryTrait(help="The current query dict; setting it fills the form.")
     #: The last message shown in the form ('' when all is well).
     message = traitlets.Unicode("", read_only=True, help="The message the form shows.")
 
@@ -267,7 +277,7 @@ class QueryBuilder(widgets.VBox):
         self._statuses = _fields.distinct_statuses(dao, ent_type) if "status" in orm.columns else []
         self._rows: list[_FilterRow] = []
         self._build()
-        self.query = dict(query) if query is not None else {"limit": limit}
+        self.query = query if query is not None else {"limit": limit}
 
     def _discover_fields(self, table: str, columns: Mapping[str, str]) -> dict[str, FieldSpec]:
         first = [c for c in ("key", "status", "created", "modified") if c in columns]
