@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .dao.query import Query, check_query
+from .dao.query import Query, check_query, compile_updates
 from .frames import epoch_to_utc
 
 if TYPE_CHECKING:
@@ -157,7 +157,8 @@ def _seen(jobs: Any) -> list[tuple[Any, Any, float | None]]:
 
 
 def requeue(dao: SqliteDAO, jobs: Query | pd.DataFrame | Iterable[Mapping[str, Any]], *,
-            status: str = "PENDING", from_statuses: Sequence[str] = STUCK_STATUSES) -> pd.DataFrame:
+            status: str = "PENDING", from_statuses: Sequence[str] = STUCK_STATUSES,
+            updates: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Set jobs back to PENDING, atomically, only if each is still as the user saw it.
 
     Parameters
@@ -172,6 +173,10 @@ def requeue(dao: SqliteDAO, jobs: Query | pd.DataFrame | Iterable[Mapping[str, A
         The status to set.
     from_statuses : list of str
         Only jobs seen in one of these statuses are requeued; others are skipped.
+    updates : dict, optional
+        Also set these fields or JSON paths of each requeued job, in the same
+        compare-and-set update (e.g. ``{"job_spec.resources.mem_gb": 32}``; see
+        :meth:`~jobman_nb.JobmanSqliteDAO.update_jobs`).
 
     Returns
     -------
@@ -186,9 +191,13 @@ def requeue(dao: SqliteDAO, jobs: Query | pd.DataFrame | Iterable[Mapping[str, A
     ------
     ReadOnlyError
         If the DAO was opened read-only (nothing is written).
+    QueryError
+        If *updates* is malformed (nothing is written).
     """
     dao.check_writable()  # fail before reading anything
     from_statuses = list(from_statuses)
+    updates = {**(updates or {}), "status": status}
+    compile_updates(updates, dao.orms["job"].columns)  # fail before reading anything
     results = []
     with dao.transaction():
         if isinstance(jobs, Mapping):
@@ -204,7 +213,7 @@ def requeue(dao: SqliteDAO, jobs: Query | pd.DataFrame | Iterable[Mapping[str, A
             modified_filter = ({"field": "modified", "op": "IS", "arg": None} if seen_modified is None else
                                {"field": "modified", "op": "BETWEEN",
                                 "arg": [seen_modified - MODIFIED_TOLERANCE, seen_modified + MODIFIED_TOLERANCE]})
-            changed = dao.update_jobs({"status": status}, {"filters": [
+            changed = dao.update_jobs(updates, {"filters": [
                 {"field": "key", "op": "=", "arg": key},
                 {"field": "status", "op": "=", "arg": seen_status},
                 modified_filter,

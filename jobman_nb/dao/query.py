@@ -598,35 +598,62 @@ def validate_query(query: Any, columns: Columns, table: str = "t") -> Query:
     return check_query(query)
 
 
+def _stored_json(value: Any, where: str) -> str:
+    try:
+        return dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise _fail(where, f"value cannot be stored as JSON: {exc}") from None
+
+
 def compile_updates(updates: Any, columns: Columns) -> tuple[list[str], list[Any]]:
     """Compile an ``updates`` dict into SET items and parameters.
 
-    JSON fields are serialized with :func:`dumps`; other values must be
-    scalars.
+    A key is a field (set whole; JSON fields are serialized with
+    :func:`dumps`, other values must be scalars) or a dotted path into a JSON
+    field (``'job_spec.resources.mem_gb'``), set with ``json_set`` so the rest
+    of the object stays as it was; missing objects on the way are created.
+    Several paths into one field become one ``json_set``.
 
     Raises
     ------
     QueryError
-        For an unknown column, a non-dict, an empty dict or a bad value.
+        For an unknown field or path, a non-dict, an empty dict, a bad value,
+        or a field set both whole and through a path.
     """
     if not isinstance(updates, Mapping) or not updates:
-        raise QueryError(f"updates must be a non-empty dict of {{field: new value}}, got {updates!r}")
-    items, params = [], []
+        raise QueryError(f"updates must be a non-empty dict of {{field or JSON path: new value}}, got {updates!r}")
+    whole: dict[str, Any] = {}
+    paths: dict[str, list[tuple[FieldRef, Any]]] = {}
     for name, new in updates.items():
-        if not isinstance(name, str) or name not in columns:
-            hint = ""
-            if isinstance(name, str) and name.partition(".")[0] in columns:
-                hint = " (updates set whole fields; JSON paths cannot be updated)"
-            raise _fail("updates", f"unknown field {name!r}{hint}{_suggest(name, list(columns))}; "
-                        f"fields are {', '.join(columns)}")
+        where = f"updates[{name!r}]"
+        if isinstance(name, str) and name in columns:
+            whole[name] = new
+            continue
+        if not isinstance(name, str) or name.partition(".")[0] not in columns:
+            raise _fail("updates", f"unknown field {name!r}{_suggest(name, list(columns))}; "
+                        f"fields are {', '.join(columns)}, or dotted paths into JSON fields")
+        ref = field_sql(name, columns, where)
+        paths.setdefault(ref.column, []).append((ref, new))
+    items, params = [], []
+    for name, new in whole.items():
+        if name in paths:
+            raise _fail("updates", f"{name!r} is set whole and through the path {paths[name][0][0].name!r}; "
+                        "set one or the other")
         if columns[name] == "JSON":
-            try:
-                params.append(dumps(new))
-            except (TypeError, ValueError) as exc:
-                raise _fail(f"updates[{name!r}]", f"value cannot be stored as JSON: {exc}") from None
+            params.append(_stored_json(new, f"updates[{name!r}]"))
         else:
             params.append(_check_scalar(new, f"updates[{name!r}]"))
         items.append(f"{quote_identifier(name)} = ?")
+    for column, refs in paths.items():
+        col = quote_identifier(column)
+        args = []
+        for ref, new in refs:
+            # json(?) stores the value as JSON (a number stays a number, a dict an object)
+            args.append("?, json(?)")
+            params += [json_path(ref.path), _stored_json(new, f"updates[{ref.name!r}]")]
+        # a NULL or non-object field becomes an object holding the new keys
+        items.append(f"{col} = json_set(CASE WHEN json_type({col}) = 'object' THEN {col} ELSE '{{}}' END, "
+                     f"{', '.join(args)})")
     return items, params
 
 
