@@ -296,8 +296,7 @@ class SqliteDAO:
         with _lock_of(conn):
             yield from self._transaction_block(conn)
 
-    @staticmethod
-    def _transaction_block(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    def _transaction_block(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         if conn.in_transaction:
             name = f"jobman_nb_{id(conn)}_{os.urandom(4).hex()}"
             conn.execute(f"SAVEPOINT {name}")
