@@ -6,17 +6,21 @@
 ``created between 1767571200,1767657600``. Word operators (``in``, ``like``,
 ``glob``, ``between``, ``is``) take ``not`` (``not in``, ``is not``). Values
 that look like numbers, ``true``/``false`` or ``null`` become those; quote a
-value (``'4'``) to keep it a string. Only the shape is checked here; field
+value (``'4'``) to keep it a string. Given the kinds of the fields
+(``kind_of``), values are checked against them: ``cpus>=eight`` is an error
+naming the value, and ISO dates for a time field become epoch seconds. Field
 names and operators are validated against the schema by the DAO.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
+from .dao.query import epoch_seconds
 from .errors import QueryError
-from .vocabulary import OPS, SYMBOL_OPS, WORD_OPS, parse_op
+from .vocabulary import OPS, SYMBOL_OPS, WORD_OPS, ValueKind, parse_op
 
 __all__ = ["parse_where", "parse_order", "parse_value"]
 
@@ -53,13 +57,18 @@ def _split_list(text: str) -> list[str]:
     return [m.group(1) for m in re.finditer(r"""\s*('[^']*'|"[^"]*"|[^,]+)""", text) if m.group(1).strip()]
 
 
-def parse_where(expr: str) -> dict[str, Any]:
+def parse_where(expr: str, kind_of: Callable[[str], str | None] | None = None) -> dict[str, Any]:
     """Return the query-dict filter for one ``--where`` expression.
 
     Parameters
     ----------
     expr : str
         ``FIELD OP VALUE``, e.g. ``'status=FAILED'`` or ``'worker_key in cpu_w,gpu_w'``.
+    kind_of : callable, optional
+        The :class:`~jobman_nb.vocabulary.ValueKind` of a field name (None
+        when unknown). With it the values are checked against the field: a
+        word for a field of numbers or of true/false is an error, and dates
+        for a time field become epoch seconds.
 
     Returns
     -------
@@ -69,7 +78,8 @@ def parse_where(expr: str) -> dict[str, Any]:
     Raises
     ------
     QueryError
-        If *expr* is not of that form, or the value does not fit the operator.
+        If *expr* is not of that form, or the value does not fit the operator
+        or the field.
     """
     if not isinstance(expr, str):
         raise QueryError(f"--where: expected a string like 'status=FAILED', got {expr!r}")
@@ -100,7 +110,29 @@ def parse_where(expr: str) -> dict[str, Any]:
         arg = parse_value(value)
     if arity == 0 and arg is not None:
         raise QueryError(f"--where {expr!r}: 'is' / 'is not' compare with null only; use = or != for values")
+    if kind_of is not None and arity != 0 and base not in _PATTERN_OPS:
+        arg = _fit_kind(expr, field, arg, kind_of(field))
     return {"field": field, "op": out, "arg": arg}
+
+
+_PATTERN_OPS = ("LIKE", "GLOB")  # patterns are text whatever the field holds
+
+
+def _fit_kind(expr: str, field: str, arg: Any, kind: str | None) -> Any:
+    """*arg* checked against the kind of values *field* holds; dates as epoch seconds for a time field."""
+    values = arg if isinstance(arg, list) else [arg]
+    if kind == ValueKind.TIME:
+        fitted = [epoch_seconds(v, f"--where {expr!r} ({field} holds times)") for v in values]
+        return fitted if isinstance(arg, list) else fitted[0]
+    if kind == ValueKind.NUMBER:
+        bad = [v for v in values if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)))]
+        if bad:
+            raise QueryError(f"--where {expr!r}: {field} holds numbers; {bad[0]!r} is not a number")
+    elif kind == ValueKind.BOOL:
+        bad = [v for v in values if v is not None and not isinstance(v, bool)]
+        if bad:
+            raise QueryError(f"--where {expr!r}: {field} holds true/false; {bad[0]!r} is neither")
+    return arg
 
 
 def parse_order(expr: str) -> dict[str, str]:

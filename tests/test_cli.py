@@ -313,6 +313,32 @@ def test_query_dates(cli, cli_demo):
         assert len(created) == sum(lo <= j["created"] < hi for j in dao.query_jobs({"fields": ["created"]}))
 
 
+def test_where_values_fit_their_fields(cli, cli_demo):
+    """Numbers, booleans and dates that fit are accepted; text fields and patterns take anything."""
+    for expr in ("job_spec.resources.cpus>=8", "job_spec.batchable=true", "source_tag=2024", "errors like %Memory%",
+                 "job_spec.resources.cpus like 1%", "job_spec.not_seen=anything", "modified between 2026-01-10,"
+                 "2026-01-11"):
+        result = cli("query", cli_demo, "-w", expr, "-n", 1, "-f", "key")
+        assert result.exit_code == 0, (expr, result.stderr)
+
+
+def test_where_parser_checks_kinds():
+    from jobman_nb._where import parse_where
+    from jobman_nb.errors import QueryError
+    from jobman_nb.vocabulary import ValueKind
+
+    kinds = {"n": ValueKind.NUMBER, "t": ValueKind.TIME, "b": ValueKind.BOOL, "s": ValueKind.TEXT}.get
+    assert parse_where("t>=2026-01-10", kinds)["arg"] == datetime(2026, 1, 10, tzinfo=timezone.utc).timestamp()
+    assert parse_where("t in 2026-01-10,5", kinds)["arg"][1] == 5
+    assert parse_where("n in 1,2.5", kinds)["arg"] == [1, 2.5]
+    assert parse_where("s=7", kinds)["arg"] == 7 and parse_where("x=y", kinds)["arg"] == "y"
+    assert parse_where("n is null", kinds)["arg"] is None
+    with pytest.raises(QueryError, match="n holds numbers; True is not a number"):
+        parse_where("n=true", kinds)
+    with pytest.raises(QueryError, match="b holds true/false; 1 is neither"):
+        parse_where("b=1", kinds)
+
+
 def test_query_no_match(cli, cli_demo):
     result = cli("query", cli_demo, "-w", "status=NOSUCH")
     assert result.exit_code == 0
@@ -323,7 +349,12 @@ def test_query_no_match(cli, cli_demo):
     (["-w", "statuz=FAILED"], "unknown field 'statuz'"),
     (["-w", "status"], "expected FIELD OP VALUE"),
     (["-w", "status is FAILED"], "null only"),
-    (["-w", "created>yesterday"], "created"),
+    (["-w", "created>yesterday"], "--where 'created>yesterday' (created holds times): 'yesterday' is not a date"),
+    (["-w", "job_spec.resources.cpus>=eight"],
+     "--where 'job_spec.resources.cpus>=eight': job_spec.resources.cpus holds numbers; 'eight' is not a number"),
+    (["-w", "job_spec.resources.mem_gb between 2,lots"], "'lots' is not a number"),
+    (["-w", "job_spec.batchable=yes"], "job_spec.batchable holds true/false; 'yes' is neither"),
+    (["-w", "batchable!=no"], "batchable holds numbers"),
     (["-o", "-"], "name a field"),
     (["nope_job"], "no DAO owns table 'nope_job'"),
     (["-f", "key,bogus"], "bogus"),

@@ -119,6 +119,9 @@ def test_history_on_status_off_and_events(cli, cli_demo_copy):
     got = [json.loads(line) for line in events.stdout.splitlines()]
     assert [e["job_key"] for e in got] == claimed
     assert all(e["time"].endswith("+00:00") for e in got)
+    since = cli("events", path, "-w", f"time>={got[0]['time'][:19]}", "-w", "new_status=CLAIMED", "--nl")
+    assert [json.loads(line)["job_key"] for line in since.stdout.splitlines()] == claimed  # ISO dates for time
+    assert cli("events", path, "-w", "time>soon").exit_code == 2
     screen = cli("events", path)
     assert screen.stdout.splitlines()[0].split() == ["key", "job_key", "old_status", "new_status", "time"]
     assert "… 1,483 more" in screen.stderr

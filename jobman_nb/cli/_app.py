@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ import click
 from .. import __version__
 from .._where import parse_order, parse_where
 from ..errors import JobmanError, QueryError
-from ..vocabulary import ColumnKind, column_kind
+from ..vocabulary import ColumnKind, column_kind, json_value_kind, value_kind
 
 if TYPE_CHECKING:
     from ..dao.sqlite_dao import SqliteDAO
@@ -85,11 +85,16 @@ def resolve(db: JobDatabase, table: str) -> tuple[SqliteDAO, str]:
 
 
 def build_query(where: Sequence[str] = (), order: Sequence[str] = (), limit: int | None = None,
-                offset: int | None = None, fields: Sequence[str] = ()) -> dict[str, Any]:
-    """The query dict of the ``--where``, ``--order``, ``--limit``, ``--offset`` and field options."""
+                offset: int | None = None, fields: Sequence[str] = (), *,
+                kind_of: Callable[[str], str | None] | None = None) -> dict[str, Any]:
+    """The query dict of the ``--where``, ``--order``, ``--limit``, ``--offset`` and field options.
+
+    With *kind_of* (see :func:`field_kinds`) each ``--where`` value is checked
+    against the kind of its field.
+    """
     query: dict[str, Any] = {}
     if where:
-        query["filters"] = [parse_where(w) for w in where]
+        query["filters"] = [parse_where(w, kind_of) for w in where]
     if order:
         query["order_by"] = [parse_order(o) for o in order]
     if limit is not None:
@@ -99,6 +104,31 @@ def build_query(where: Sequence[str] = (), order: Sequence[str] = (), limit: int
     if fields:
         query["fields"] = list(fields)
     return query
+
+
+def field_kinds(dao: SqliteDAO, ent_type: str, *, timestamps: Collection[str] = (),
+                columns: Mapping[str, str] | None = None) -> Callable[[str], str | None]:
+    """The :class:`~jobman_nb.vocabulary.ValueKind` of each field of a table, for checking ``--where`` values.
+
+    A column's kind follows the vocabulary's rule (*timestamps* name further
+    columns holding epoch seconds); a JSON path's kind comes from the JSON
+    types sampled in the table (None when the path was not seen).
+    """
+    columns = dict(dao.get_orm(ent_type).columns if columns is None else columns)
+    sampled: dict[str, dict[str, set[str]]] = {}
+
+    def kind_of(name: str) -> str | None:
+        if name in columns:
+            return value_kind(column_kind(name, columns[name], timestamp=name in timestamps))
+        head = name.partition(".")[0]
+        if columns.get(head) != "JSON":
+            return None
+        if head not in sampled:
+            sampled[head] = dao.sample_json_paths(ent_type, head)
+        types = sampled[head].get(name)
+        return json_value_kind(types) if types else None
+
+    return kind_of
 
 
 def time_fields(columns: Mapping[str, str]) -> set[str]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..vocabulary import FINISHED, status_order
-from ._app import WHERE_HELP, UsageProblem, build_query, main, open_database, split_fields
+from ._app import WHERE_HELP, UsageProblem, build_query, field_kinds, main, open_database, split_fields
 from ._output import SCREEN_LIMIT, Output, emit_frame, fit_table, is_interactive, output_options, terminal_width
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def _stale_frame(db: JobDatabase, older_than: str | None, where: Sequence[str]) 
     age = _duration(older_than)
     if age is None:
         age = default_stale_age(db.jobman)
-    frame = find_stale_jobs(db.jobman, age, query=build_query(where))
+    frame = find_stale_jobs(db.jobman, age, query=build_query(where, kind_of=field_kinds(db.jobman, "job")))
     return frame, _human(age.total_seconds())
 
 
@@ -149,7 +149,8 @@ def requeue(path: str, where: tuple[str, ...], use_stale: bool, older_than: str 
 
             from ..frames import epoch_to_utc
 
-            rows = db.jobman.query_jobs({**build_query(where), "fields": ["key", "status", "modified", "worker_key"]})
+            q = build_query(where, kind_of=field_kinds(db.jobman, "job"))
+            rows = db.jobman.query_jobs({**q, "fields": ["key", "status", "modified", "worker_key"]})
             seen = pd.DataFrame(rows, columns=["key", "status", "modified", "worker_key"])
             seen["modified"] = epoch_to_utc(seen["modified"])
     eligible = seen[seen["status"].astype(object).isin(statuses)]

@@ -314,7 +314,8 @@ def fit_table(columns: Sequence[str], records: Sequence[Mapping[str, Any]], widt
               keep_whole: Collection[str] = ("key",), right: Collection[str] = ()) -> Iterator[str]:
     """Yield the lines of a plain table of *records* no wider than *width*.
 
-    Too wide a table first clips long text, then shows times to the minute and
+    Too wide a table first clips long text (not keys: columns named ``*key``
+    or in *keep_whole*), then shows times to the minute and
     then without the year, then clips every column (keys last) to a few
     characters, and at last leaves out the columns on the right, naming them.
     """
@@ -333,13 +334,13 @@ def fit_table(columns: Sequence[str], records: Sequence[Mapping[str, Any]], widt
         natural = [max(v, len(c) if headers else 1) for v, c in zip(values, columns, strict=True)]
         budget = width - len(_GAP) * (len(columns) - 1)
         # clip free text to 16 characters and long headers to 12 first; times and keys stay whole
-        floors = [n if t or c in keep_whole else max(min(v, 16), min(n, 12)) for n, v, t, c in
+        floors = [n if t or _whole(c, keep_whole) else max(min(v, 16), min(n, 12)) for n, v, t, c in
                   zip(natural, values, times, columns, strict=True)]
         widths = _cap_to_fit(natural, floors, budget)
         if widths is not None:
             break
     else:  # even with short times: clip everything, keys last, then drop columns on the right
-        floors = [min(n, 12 if c in keep_whole else 6) for n, c in zip(natural, columns, strict=True)]
+        floors = [min(n, 12 if _whole(c, keep_whole) else 6) for n, c in zip(natural, columns, strict=True)]
         hidden: list[str] = []
         while True:
             budget = width - len(_GAP) * (len(columns) - 1)
@@ -366,6 +367,11 @@ def fit_table(columns: Sequence[str], records: Sequence[Mapping[str, Any]], widt
         yield _GAP.join("-" * w for w in widths)
     for row in cells:
         yield line(row)
+
+
+def _whole(column: str, keep_whole: Collection[str]) -> bool:
+    # keys (key, job_key, worker.key, ...) are what a person copies into the next command
+    return column in keep_whole or column.endswith("key")
 
 
 def _clip_header(name: str, width: int) -> str:

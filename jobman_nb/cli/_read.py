@@ -16,6 +16,7 @@ from ._app import (
     WHERE_HELP,
     UsageProblem,
     build_query,
+    field_kinds,
     main,
     open_database,
     resolve,
@@ -142,9 +143,9 @@ def query(path: str, table: str, where: tuple[str, ...], order: tuple[str, ...],
       jobman-nb query demo.sqlite -w 'created>=2026-01-10' -f key,status,job_spec.cfg.code --csv
       jobman-nb query demo.sqlite kvp --json
     """
-    q = build_query(where, order, None, offset)
     with open_database(path) as db:
         dao, ent_type = resolve(db, table)
+        q = build_query(where, order, None, offset, kind_of=field_kinds(dao, ent_type))
         selected = split_fields(fields)
         dao.validate_query(ent_type, {**q, **({"fields": selected} if selected else {})})
         emit(output, table_source(dao, ent_type), q, fields=selected, limit=limit, everything=everything)
@@ -170,7 +171,6 @@ def events(path: str, where: tuple[str, ...], order: tuple[str, ...], limit: int
     """
     from ..dao import history
 
-    q = build_query(where, order, None, offset)
     with open_database(path) as db:
         dao = db.jobman
         job = dao.orms["job"]
@@ -178,6 +178,8 @@ def events(path: str, where: tuple[str, ...], order: tuple[str, ...], limit: int
             raise click.ClickException(f"{job.table} has no history (no table {history.event_table(job.table)}); "
                                        f"turn it on with: jobman-nb history {path} on")
         orm = history.event_orm(job)
+        q = build_query(where, order, None, offset,
+                        kind_of=field_kinds(dao, "job", columns=orm.columns, timestamps=("time",)))
         selected = split_fields(fields)
         orm.compile_query({**q, **({"fields": selected} if selected else {})})
         conn = db.connection
@@ -214,8 +216,8 @@ def lineage(path: str, where: tuple[str, ...], order: tuple[str, ...], limit: in
       jobman-nb lineage demo.sqlite -w status=RUNNING
       jobman-nb lineage demo.sqlite -w 'worker_key=gpu_w' -f key,worker.batch_key,engine.key --csv
     """
-    q = build_query(where, order, None, offset)
     with open_database(path) as db:
+        q = build_query(where, order, None, offset, kind_of=field_kinds(db.jobman, "job"))
         db.jobman.validate_query("job", q)
         cap = None if everything or not output.for_person else SCREEN_LIMIT
         cap = limit if limit is not None else cap
@@ -340,6 +342,7 @@ def export(paths: tuple[str, ...], out: str, table: str, where: tuple[str, ...],
         raise click.ClickException(f"no directory {target.parent} to write {target.name} into")
     with open_database(paths[0]) as db:
         dao, ent_type = resolve(db, table)
+        q = build_query(where, kind_of=field_kinds(dao, ent_type))
         dao.validate_query(ent_type, q)
         n = _export(dao, ent_type, q, target, kind, chunksize)
     click.echo(f"wrote {n:,} records to {out}", err=True)
