@@ -251,7 +251,7 @@ def duration_quantiles(df: pd.DataFrame, by: By = None, *, q: Sequence[float] = 
 
 def _gather_finished(ddf: Any, cols: list[Hashable], statuses: Sequence[str]) -> pd.DataFrame:
     """The finished jobs of a dask frame as one pandas frame of the columns a duration table needs."""
-    from .multi import concat_frames
+    from .frames import concat_frames
 
     columns = [*cols, "status", "created", "modified"]
     parts = _per_partition(ddf, columns, lambda p: durations(p, statuses=statuses)[list(dict.fromkeys(columns))])

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .dao.utils import check_chunksize
 from .explore import JobDatabase
 from .multi import DB_COLUMN, ManyDatabases, open_many
 
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["export_parquet", "read_dask", "DEFAULT_CHUNKSIZE", "TIME_PARTITIONS"]
+__all__ = ["export_parquet", "export_file", "read_dask", "DEFAULT_CHUNKSIZE", "TIME_PARTITIONS"]
 
 #: Jobs read, converted and written at a time.
 DEFAULT_CHUNKSIZE = 50_000
@@ -101,13 +102,16 @@ def _plain(t: pa.DataType) -> bool:
             or pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
+def _json_strings(values: Iterable[Any]) -> list[str | None]:
+    return [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in values]
+
+
 def _json_text(values: Iterable[Any]) -> pd.Series:
     import pandas as pd
 
     from .frames import STRING_DTYPE
 
-    return pd.Series([None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in values],
-                     dtype=STRING_DTYPE)
+    return pd.Series(_json_strings(values), dtype=STRING_DTYPE)
 
 
 def _to_arrow(frame: pd.DataFrame) -> tuple[pa.Table, set[str], set[str]]:
@@ -200,17 +204,15 @@ def _unify_types(types: Sequence[pa.DataType]) -> pa.DataType | None:
 
 def _target_schema(pieces: Sequence[_Piece]) -> tuple[pa.Schema, set[str]]:
     """The dataset's schema (with pandas metadata for the frame dtypes) and its JSON-text columns."""
-    import pandas as pd
     import pyarrow as pa
 
-    from .frames import STRING_DTYPE
-    from .multi import _merge_order
+    from .frames import arrow_dtype, merge_column_order
 
     order: list[str] = []
     types: dict[str, list[pa.DataType]] = {}
     json_cols: set[str] = set()
     for piece in pieces:
-        order = _merge_order(order, piece.schema.names)
+        order = merge_column_order(order, piece.schema.names)
         for f in piece.schema:
             types.setdefault(f.name, [])
             if f.name not in piece.untyped:
@@ -227,9 +229,7 @@ def _target_schema(pieces: Sequence[_Piece]) -> tuple[pa.Schema, set[str]]:
         fields.append(pa.field(name, t))
     schema = pa.schema(fields)
     # Pandas metadata for these types, so pandas.read_parquet restores the frame dtypes.
-    mapper = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(), pa.large_string(): STRING_DTYPE,
-              pa.string(): STRING_DTYPE}.get
-    empty = schema.empty_table().to_pandas(types_mapper=mapper)
+    empty = schema.empty_table().to_pandas(types_mapper=arrow_dtype)
     meta = pa.Schema.from_pandas(empty, preserve_index=False).metadata
     return schema.with_metadata(meta), json_cols
 
@@ -248,7 +248,7 @@ def _conform_table(table: pa.Table, schema: pa.Schema, encoded: set[str], json_c
             arrays.append(pa.nulls(len(table), f.type))
             continue
         if f.name in json_cols and f.name not in encoded:
-            col = pa.array(_json_text(col.to_pylist()).tolist(), f.type)
+            col = pa.array(_json_strings(col.to_pylist()), f.type)
         elif col.type != f.type:
             col = col.cast(f.type)
         arrays.append(col)
@@ -355,8 +355,7 @@ def export_parquet(source: Any, out_dir: str | os.PathLike[str], *, query: dict[
     import pyarrow.parquet as pq
     from tqdm.auto import tqdm
 
-    if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
-        raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
+    check_chunksize(chunksize)
     if isinstance(partition_by, str):
         partition_by = [partition_by]
     partition_by = list(partition_by)
@@ -426,6 +425,88 @@ def _stream(many: ManyDatabases, query: dict[str, Any] | None, tmp: Path, chunks
             bar.update(len(chunk))
             del chunk, table
     return pieces, jobs
+
+
+# -- one file ---------------------------------------------------------------------------------
+def export_file(dao: Any, ent_type: str, out: str | os.PathLike[str], *, query: dict[str, Any] | None = None,
+                kind: str = "parquet", chunksize: int = DEFAULT_CHUNKSIZE, progress: bool | None = None) -> int:
+    """Write the records of one DAO table matching *query* to one Parquet or CSV file, chunk by chunk.
+
+    Columns are those of the frames (``query_ents_df``), with the dataset's
+    schema rule (see the module docstring): every column seen in any chunk,
+    one type each, JSON text where values share no Parquet type. A CSV cell
+    holds :func:`jobman_nb.encode.text_cell` text. The file is written beside
+    *out* and moved into place when complete.
+
+    Parameters
+    ----------
+    dao : SqliteDAO
+    ent_type : str
+    out : path
+        The file to write (replaced if it exists).
+    query : dict, optional
+    kind : {'parquet', 'csv'}
+    chunksize : int
+        Records read, converted and written at a time (a Parquet row group each).
+    progress : bool, optional
+        tqdm progress bars on stderr (None: when stderr is a terminal).
+
+    Returns
+    -------
+    int
+        The number of records written.
+
+    Raises
+    ------
+    QueryError
+        If the query is malformed (nothing is written).
+    """
+    import sys
+    import tempfile
+
+    import pyarrow.parquet as pq
+    from tqdm.auto import tqdm
+
+    if kind not in ("parquet", "csv"):
+        raise ValueError(f"kind must be 'parquet' or 'csv', got {kind!r}")
+    check_chunksize(chunksize)
+    out = Path(out)
+    total = dao.count_ents(ent_type, query)  # validates the query first
+    disable = None if progress is None else not progress
+    if kind == "csv":
+        from .encode import text_frame
+    with tempfile.TemporaryDirectory(prefix=".jobman-nb-export-", dir=out.parent) as tmp:
+        pieces: list[_Piece] = []
+
+        def add(frame: pd.DataFrame) -> None:
+            table, encoded, untyped = _to_arrow(text_frame(frame) if kind == "csv" else frame)
+            path = Path(tmp) / f"{len(pieces):06d}.parquet"
+            pq.write_table(table, path)
+            pieces.append(_Piece(path, table.schema, encoded, untyped))
+
+        with tqdm(total=total, unit="rows", desc=f"reading {dao.orms[ent_type].table}", file=sys.stderr,
+                  leave=False, disable=disable) as bar:
+            for frame in dao.iter_ents_df(ent_type, query, chunksize=chunksize, progress=False):
+                add(frame)
+                bar.update(len(frame))
+        if not pieces:  # nothing matched: the file still carries the columns
+            add(dao.query_ents_df(ent_type, {**(query or {}), "limit": 0}))
+        schema, json_cols = _target_schema(pieces)
+        partial = Path(tmp) / ("out." + kind)
+        writer: Any = pq.ParquetWriter(partial, schema) if kind == "parquet" else None
+        try:
+            for i, piece in enumerate(tqdm(pieces, desc=f"writing {out.name}", unit="chunk", file=sys.stderr,
+                                           leave=False, disable=disable)):
+                table = _conform_table(pq.read_table(piece.path), schema, piece.encoded, json_cols)
+                if writer is not None:
+                    writer.write_table(table)
+                else:
+                    table.to_pandas().to_csv(partial, mode="w" if i == 0 else "a", header=i == 0, index=False)
+        finally:
+            if writer is not None:
+                writer.close()
+        partial.replace(out)
+    return total
 
 
 def read_dask(out_dir: str | os.PathLike[str], **kwargs: Any) -> Any:

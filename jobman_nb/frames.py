@@ -65,13 +65,14 @@ import pyarrow.json as pa_json
 
 from . import vocabulary
 from .dao import query as _query
-from .dao.utils import generate_timestamp
+from .dao.utils import check_chunksize, generate_timestamp
 from .errors import ColumnClashError, CorruptRecordError
 
 if TYPE_CHECKING:
     from .dao.sqlite_dao import SqliteDAO
 
-__all__ = ["ColumnClashError", "STRING_DTYPE", "query_ents_df", "iter_ents_df", "to_frame"]
+__all__ = ["ColumnClashError", "STRING_DTYPE", "query_ents_df", "iter_ents_df", "to_frame", "common_dtype",
+           "conform", "concat_frames", "merge_column_order", "dtype_votes", "arrow_dtype"]
 
 #: The dtype of text columns (identical under pandas 2 and 3).
 STRING_DTYPE = pd.StringDtype("pyarrow")
@@ -83,14 +84,19 @@ PROGRESS_MIN_ROWS = 500_000
 _INT64 = (-(2**63), 2**63 - 1)
 _ARROW_PANDAS = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(),
                  pa.string(): STRING_DTYPE, pa.large_string(): STRING_DTYPE}
+
+
+def arrow_dtype(arrow_type: pa.DataType) -> Any:
+    """The frame dtype of an arrow type where it is not pandas' default (a ``types_mapper`` for ``to_pandas``)."""
+    return _ARROW_PANDAS.get(arrow_type)
+
 _NONE = type(None)
 Path = tuple[str, ...]
 
 
 def check_chunking(chunksize: Any, progress: Any) -> None:
     """Raise a clear error unless *chunksize* is a positive int and *progress* True, False or None."""
-    if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
-        raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
+    check_chunksize(chunksize)
     if progress is not None and not isinstance(progress, bool):
         raise TypeError(f"progress must be True, False or None, got {progress!r}")
 
@@ -434,8 +440,23 @@ def _set_status(frame: pd.DataFrame, categories: Sequence[Any] | None = None) ->
     return frame
 
 
-def _common_dtype(dtypes: Sequence[Any]) -> Any:
+# -- stacking: the one place that decides a stacked column's dtype -------------------------
+def common_dtype(dtypes: Sequence[Any], name: Any = None) -> Any:
+    """The dtype a column takes when pieces with these dtypes are stacked.
+
+    One dtype stays; ``Int64`` with ``float64`` gives ``float64``;
+    categoricals give the union of their categories (for ``status``: the job
+    statuses in order, then the others sorted); anything else, or no dtype at
+    all, gives ``object`` (the Python values).
+    """
     unique = list(dict.fromkeys(dtypes))
+    if not unique:
+        return np.dtype(object)
+    if all(isinstance(d, pd.CategoricalDtype) for d in unique):
+        cats: dict[Any, None] = {}
+        for d in unique:
+            cats.update(dict.fromkeys(d.categories))
+        return pd.CategoricalDtype(vocabulary.status_order(cats) if name == "status" else list(cats))
     if len(unique) == 1:
         return unique[0]
     if all(d == "Int64" or d == np.float64 for d in unique):
@@ -443,19 +464,75 @@ def _common_dtype(dtypes: Sequence[Any]) -> Any:
     return np.dtype(object)
 
 
-def _conform(frame: pd.DataFrame, dtypes: Mapping[str, Any]) -> pd.DataFrame:
-    """Give *frame* every column of *dtypes* (in that order, all-missing if absent) with those dtypes."""
+def dtype_votes(frames: Iterable[pd.DataFrame]) -> dict[Any, list[Any]]:
+    """``{column: dtypes it has in the frames}``, columns in first-seen order.
+
+    An all-missing ``object`` column (a JSON key only ever null there) casts
+    no vote: it takes whatever dtype the other pieces give.
+    """
+    votes: dict[Any, list[Any]] = {}
+    for f in frames:
+        for name, col in f.items():
+            votes.setdefault(name, [])
+            if not (col.dtype == object and col.isna().all()):
+                votes[name].append(col.dtype)
+    return votes
+
+
+def merge_column_order(order: Sequence[Any], columns: Iterable[Any]) -> list[Any]:
+    """Add *columns* new to *order*, each after its predecessor in *columns* (so JSON siblings stay together)."""
+    out = list(order)
+    present = set(out)
+    previous = None
+    for c in columns:
+        if c not in present:
+            at = out.index(previous) + 1 if previous is not None else 0
+            out.insert(at, c)
+            present.add(c)
+        previous = c
+    return out
+
+
+def conform(frame: pd.DataFrame, dtypes: Mapping[Any, Any]) -> pd.DataFrame:
+    """Return *frame* with exactly the columns of *dtypes*, in that order (all-missing if absent), with those dtypes."""
     out = {}
     for name, dtype in dtypes.items():
         if name not in frame.columns:
             out[name] = pd.Series(pd.array([None] * len(frame), dtype=dtype), index=frame.index)
-        elif frame[name].dtype != dtype:
-            col = frame[name]
-            out[name] = (col.astype(object).where(col.notna(), None) if pd.api.types.is_object_dtype(dtype)
-                         else col.astype(dtype))
+            continue
+        col = frame[name]
+        if col.dtype == dtype:
+            out[name] = col
+        elif isinstance(dtype, pd.CategoricalDtype):
+            out[name] = col.astype(object).where(col.notna(), None).astype(dtype)
+        elif pd.api.types.is_object_dtype(dtype):
+            out[name] = col.astype(object).where(col.notna(), None)
         else:
-            out[name] = frame[name]
+            out[name] = col.astype(dtype)
     return pd.DataFrame(out, index=frame.index, copy=False)
+
+
+def concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Stack frames whose columns may differ, giving each column one place and one :func:`common_dtype`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``0..n-1``.
+
+    Raises
+    ------
+    ValueError
+        If there is no frame.
+    """
+    if not frames:
+        raise ValueError("concat_frames needs at least one frame")
+    order: list[Any] = []
+    for f in frames:
+        order = merge_column_order(order, f.columns)
+    votes = dtype_votes(frames)
+    target = {name: common_dtype(votes[name], name) for name in order}
+    return pd.concat([conform(f, target) for f in frames], ignore_index=True)
 
 
 def _concat(chunks: list[tuple[pd.DataFrame, Paths]]) -> pd.DataFrame:
@@ -467,16 +544,11 @@ def _concat(chunks: list[tuple[pd.DataFrame, Paths]]) -> pd.DataFrame:
     for _, chunk_paths in chunks:
         for name, path in chunk_paths.items():
             _check_clash(paths, name, path)
-    dtypes: dict[str, list[Any]] = {name: [] for name in paths}
-    for f in frames:
-        for name, col in f.items():
-            # An all-missing object column (a key only ever null in this chunk) takes any dtype.
-            if not (col.dtype == object and col.isna().all()):
-                dtypes[name].append(col.dtype)
+    votes = dtype_votes(frames)
     order = _ordered(paths, paths, [p.values() for _, p in chunks])
-    target = {name: _common_dtype(dtypes[name]) if dtypes[name] else np.dtype(object) for name in order}
+    target = {name: common_dtype(votes.get(name, ()), name) for name in order}
     if any(list(f.columns) != list(target) or f.dtypes.tolist() != list(target.values()) for f in frames):
-        frames = [_conform(f, target) for f in frames]
+        frames = [conform(f, target) for f in frames]
     # Column by column, letting go of each column's pieces: the chunks and the result
     # never both exist in full, which keeps the peak memory near the frame's own size.
     pieces = [dict(f.items()) for f in frames]
@@ -665,7 +737,7 @@ def _iter_chunks(table: str, select: _query.Select, kinds: Mapping[str, str], ba
             dtypes.update(frame.dtypes.items())  # a column keeps the dtype it last had
             order = _ordered(seen, seen, groups)
             if list(frame.columns) != order:
-                frame = _conform(frame, {name: dtypes[name] for name in order})
+                frame = conform(frame, {name: dtypes[name] for name in order})
             start += len(rows)
             if bar is not None:
                 bar.update(len(rows))

@@ -18,12 +18,13 @@ Two ways to read:
 
 A query's ``order_by``, ``limit`` and ``offset`` apply within each file.
 
-Column unification (:meth:`~ManyDatabases.query_jobs_df`): a column missing
-from one file's frame is all-missing there; a column whose dtype differs
-between files takes a common dtype: ``Int64`` and ``float64`` give
-``float64``, two categoricals give the union of their categories, anything
-else gives ``object`` (the Python values). An all-missing ``object`` column
-(a JSON key only ever ``null``) takes whichever dtype the other files give.
+Column unification (:meth:`~ManyDatabases.query_jobs_df`, by
+:func:`jobman_nb.frames.concat_frames`): a column missing from one file's frame
+is all-missing there; a column whose dtype differs between files takes a
+common dtype: ``Int64`` and ``float64`` give ``float64``, two categoricals
+give the union of their categories, anything else gives ``object`` (the
+Python values). An all-missing ``object`` column (a JSON key only ever
+``null``) takes whichever dtype the other files give.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .explore import JobDatabase, open_db
-from .vocabulary import status_order
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -220,6 +220,8 @@ class ManyDatabases:
             frame = db.jobman.query_jobs_df(query, expand_json=expand_json)
             frame.insert(0, DB_COLUMN, pd.Categorical([name] * len(frame), categories=self.names))
             frames.append(frame)
+        from .frames import concat_frames
+
         return concat_frames(frames)
 
     # -- lifetime ---------------------------------------------------------------------------
@@ -300,91 +302,3 @@ def open_many(paths: Sequence[PathLike] | Mapping[str, PathLike], names: Sequenc
             db.close()
         raise
     return ManyDatabases(opened)
-
-
-# -- unifying frames --------------------------------------------------------------------------
-def _union_categories(name: Any, dtypes: Sequence[pd.CategoricalDtype]) -> list[Any]:
-    cats: dict[Any, None] = {}
-    for d in dtypes:
-        cats.update(dict.fromkeys(d.categories))
-    if name == "status":
-        return status_order(cats)
-    return list(cats)
-
-
-def common_dtype(name: Any, dtypes: Sequence[Any]) -> Any:
-    """The dtype a column takes when pieces with these dtypes are stacked (see the module docstring)."""
-    import numpy as np
-    import pandas as pd
-
-    unique = list(dict.fromkeys(dtypes))
-    if not unique:
-        return np.dtype(object)
-    if all(isinstance(d, pd.CategoricalDtype) for d in unique):
-        return pd.CategoricalDtype(_union_categories(name, unique))
-    if len(unique) == 1:
-        return unique[0]
-    if all(d == "Int64" or d == np.float64 for d in unique):
-        return np.dtype(np.float64)
-    return np.dtype(object)
-
-
-def _merge_order(order: list[Any], columns: Iterable[Any]) -> list[Any]:
-    """Add *columns* new to *order*, each after its predecessor in *columns* (so JSON siblings stay together)."""
-    out = list(order)
-    present = set(out)
-    previous = None
-    for c in columns:
-        if c not in present:
-            at = out.index(previous) + 1 if previous is not None else 0
-            out.insert(at, c)
-            present.add(c)
-        previous = c
-    return out
-
-
-def conform(frame: pd.DataFrame, dtypes: Mapping[Any, Any]) -> pd.DataFrame:
-    """Return *frame* with exactly the columns of *dtypes*, in that order and with those dtypes."""
-    import pandas as pd
-
-    out = {}
-    for name, dtype in dtypes.items():
-        if name not in frame.columns:
-            out[name] = pd.Series(pd.array([None] * len(frame), dtype=dtype), index=frame.index)
-            continue
-        col = frame[name]
-        if col.dtype == dtype:
-            out[name] = col
-        elif isinstance(dtype, pd.CategoricalDtype):
-            out[name] = col.astype(object).where(col.notna(), None).astype(dtype)
-        elif pd.api.types.is_object_dtype(dtype):
-            out[name] = col.astype(object).where(col.notna(), None)
-        else:
-            out[name] = col.astype(dtype)
-    return pd.DataFrame(out, index=frame.index, copy=False)
-
-
-def concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Stack frames whose columns may differ, unifying columns and dtypes (see the module docstring).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Index ``0..n-1``.
-    """
-    import pandas as pd
-
-    if not frames:
-        raise ValueError("concat_frames needs at least one frame")
-    order: list[Any] = []
-    votes: dict[Any, list[Any]] = {}
-    for f in frames:
-        order = _merge_order(order, f.columns)
-        for name, col in f.items():
-            votes.setdefault(name, [])
-            # An all-missing object column (a key only ever null there) takes any dtype.
-            if not (col.dtype == object and col.isna().all()):
-                votes[name].append(col.dtype)
-    target = {name: common_dtype(name, votes[name]) for name in order}
-    pieces = [conform(f, target) for f in frames]
-    return pd.concat(pieces, ignore_index=True)

@@ -193,3 +193,31 @@ def test_a_column_missing_in_one_file_and_a_list_in_another(tmp_path):
     got = pd.read_parquet(tmp_path / "out").sort_values("key", ignore_index=True)
     assert list(got["source_meta.tags"][0]) == ["x", "y"]
     assert got["source_meta.tags"][1] is None
+
+
+@pytest.mark.parametrize("chunksize", [1, 2, 50])
+def test_one_file_export_follows_the_dataset_schema_rule(tmp_path, chunksize):
+    """A JSON path holding 1, "a" and [1, "b"] in different rows: one file, as the dataset (issue 14 item 11)."""
+    from click.testing import CliRunner
+
+    from jobman_nb.cli import main
+    from jobman_nb.export import export_file
+
+    path = str(tmp_path / "mixed.sqlite")
+    values = [1, "a", [1, "b"], None, 2.5]
+    with JobmanSqliteDAO(db_uri=path) as dao:
+        dao.save_jobs([{"key": f"k{i}", "status": "PENDING", "job_spec": {"v": v, "n": i}}
+                       for i, v in enumerate(values)])
+        one = tmp_path / "one.parquet"
+        assert export_file(dao, "job", one, chunksize=chunksize, progress=False) == len(values)
+    export_parquet(path, tmp_path / "dataset", chunksize=chunksize, partition_by=[], progress=False)
+    single = pq.read_table(one)
+    dataset = pds.dataset(tmp_path / "dataset", format="parquet").to_table()
+    assert single.schema.field("job_spec.v").type == dataset.schema.field("job_spec.v").type
+    assert single.column("job_spec.v").to_pylist() == dataset.column("job_spec.v").to_pylist()
+    assert [None if t is None else json.loads(t) for t in single.column("job_spec.v").to_pylist()] == values
+    assert single.column("job_spec.n").to_pylist() == list(range(len(values)))
+    result = CliRunner().invoke(main, ["export", path, str(tmp_path / "cli.parquet"), "--chunksize", str(chunksize)])
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(tmp_path / "cli.parquet").column("job_spec.v").to_pylist() == \
+        single.column("job_spec.v").to_pylist()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -231,64 +228,6 @@ def lineage(path: str, where: tuple[str, ...], order: tuple[str, ...], limit: in
 
 
 # -- export ---------------------------------------------------------------------------------
-def _jsonify_nested(df: pd.DataFrame) -> pd.DataFrame:
-    """CSV cells hold text: lists and dicts become JSON."""
-    for name in df.columns:
-        col = df[name]
-        if col.dtype == object and col.map(lambda v: isinstance(v, (list, dict))).any():
-            df[name] = col.map(lambda v: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v)
-    return df
-
-
-def _export(dao: SqliteDAO, ent_type: str, q: dict[str, Any], out: Path, kind: str, chunksize: int) -> int:
-    """Stream the frames to *out* through parquet pieces, so every chunk gets one common schema."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from tqdm.auto import tqdm
-
-    total = dao.count_ents(ent_type, q)
-    with tempfile.TemporaryDirectory(prefix=".jobman-nb-export-", dir=out.parent) as tmp:
-        pieces: list[Path] = []
-        schemas: list[pa.Schema] = []
-        with tqdm(total=total, unit="rows", desc=f"reading {dao.orms[ent_type].table}", file=sys.stderr,
-                  leave=False, disable=None) as bar:
-            for df in dao.iter_ents_df(ent_type, q, chunksize=chunksize, progress=False):
-                if kind == "csv":
-                    df = _jsonify_nested(df)
-                piece = Path(tmp) / f"{len(pieces):06d}.parquet"
-                table = pa.Table.from_pandas(df, preserve_index=False)
-                pq.write_table(table, piece)
-                pieces.append(piece)
-                schemas.append(table.schema)
-                bar.update(len(df))
-        if not pieces:  # nothing matched: still write the columns
-            empty = pa.Table.from_pandas(dao.query_ents_df(ent_type, {**q, "limit": 0}), preserve_index=False)
-            pq.write_table(empty, Path(tmp) / "000000.parquet")
-            pieces, schemas = [Path(tmp) / "000000.parquet"], [empty.schema]
-        # Later chunks may add JSON keys (columns) or widen types: one schema for all.
-        schema = pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
-        schema = schema.with_metadata(schemas[0].metadata)
-        partial = Path(tmp) / ("out." + kind)
-        writer: Any = pq.ParquetWriter(partial, schema) if kind == "parquet" else None
-        try:
-            for i, piece in enumerate(tqdm(pieces, desc=f"writing {out.name}", unit="chunk", file=sys.stderr,
-                                           leave=False, disable=None)):
-                t = pq.read_table(piece)
-                for field in schema:
-                    if field.name not in t.column_names:
-                        t = t.append_column(field, pa.nulls(len(t), field.type))
-                t = t.select(schema.names).cast(schema)
-                if writer is not None:
-                    writer.write_table(t)
-                else:
-                    t.to_pandas().to_csv(partial, mode="w" if i == 0 else "a", header=i == 0, index=False)
-        finally:
-            if writer is not None:
-                writer.close()
-        partial.replace(out)
-    return total
-
-
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False), metavar="PATH...")
 @click.argument("out", type=click.Path())
@@ -344,5 +283,7 @@ def export(paths: tuple[str, ...], out: str, table: str, where: tuple[str, ...],
         dao, ent_type = resolve(db, table)
         q = build_query(where, kind_of=field_kinds(dao, ent_type))
         dao.validate_query(ent_type, q)
-        n = _export(dao, ent_type, q, target, kind, chunksize)
+        from ..export import export_file
+
+        n = export_file(dao, ent_type, target, query=q, kind=kind, chunksize=chunksize)
     click.echo(f"wrote {n:,} records to {out}", err=True)

@@ -24,8 +24,8 @@ from . import history as _history
 from . import orm as _orm_module
 from . import query as _query
 from .orm import ORM, Record
+from .utils import check_chunksize, generate_timestamp_fields
 from .utils import generate_key as _generate_key
-from .utils import generate_timestamp_fields
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -500,8 +500,7 @@ class SqliteDAO:
     def iter_ents(self, ent_type: str | None = None, query: Query | None = None, *,
                   chunksize: int = 50_000) -> Iterator[list[Record]]:
         """Yield the records matching *query* in lists of at most *chunksize*."""
-        if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
-            raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
+        check_chunksize(chunksize)
         return self._get_orm(ent_type).iter_objects(query, connection=self.connection, chunksize=chunksize)
 
     def count_ents(self, ent_type: str | None = None, query: Query | None = None, *, cap: int | None = None) -> int:
@@ -540,8 +539,7 @@ class SqliteDAO:
         Rows are plain tuples of the stored values (JSON undecoded) in
         ``select.names`` order: the fast path for building frames.
         """
-        if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
-            raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
+        check_chunksize(chunksize)
         return _orm_module.iter_rows(select, self.connection, chunksize)
 
     def count_by(self, ent_type: str | None = None, field: str = "status",

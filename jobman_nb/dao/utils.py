@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 __all__ = [
+    "check_chunksize",
     "generate_uuid",
     "generate_key",
     "generate_timestamp",
@@ -22,6 +23,19 @@ __all__ = [
 ]
 
 FieldInfo = dict[str, Any]
+
+
+def check_chunksize(chunksize: Any) -> int:
+    """Return *chunksize* if it is a positive integer.
+
+    Raises
+    ------
+    ValueError
+        Otherwise, naming the value.
+    """
+    if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
+        raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
+    return chunksize
 
 
 def generate_uuid(*args: Any, **kwargs: Any) -> str:
