@@ -24,6 +24,7 @@ from .errors import (
     CorruptRecordError,
     InsertError,
     IntegrityError,
+    JobDirsError,
     JobmanError,
     LockTimeoutError,
     PathMapError,
@@ -54,6 +55,10 @@ _LAZY = {
     "ManyDatabases": "multi",
     "export_parquet": "export",
     "PathMap": "pathmap",
+    "read_job_dirs": "jobdirs",
+    "read_tail": "jobdirs",
+    "jobdirs": None,
+    "causes": None,
 }
 
 
@@ -106,5 +111,10 @@ __all__ = [
     "ColumnClashError",
     "PathMapError",
     "LockTimeoutError",
+    "JobDirsError",
     "PathMap",
+    "read_job_dirs",
+    "read_tail",
+    "jobdirs",
+    "causes",
 ]

@@ -24,12 +24,12 @@ time spent waiting in the queue).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .causes import normalize_error
 from .vocabulary import FINISHED, status_color, status_order
 
 if TYPE_CHECKING:
@@ -413,29 +413,6 @@ def introspect(df: pd.DataFrame, columns: Sequence[Hashable] | None = None, *, m
 
 
 # -- errors -------------------------------------------------------------------------------------
-_UUID = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
-_HEX = re.compile(r"\b0x[0-9a-fA-F]+\b")
-_PATH = re.compile(r"(?<![\w.])(?:~|\.{1,2})?(?:/[\w.\-@+]+)+/?")
-_ID = re.compile(r"\b[A-Za-z]+\d{3,}\b")
-_NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.])|(?<![\w.])\.\d+\b")
-
-
-def normalize_error(line: str) -> str:
-    """Replace the parts of an error message that vary between occurrences.
-
-    UUIDs become ``<uuid>``, hex numbers ``<hex>``, file paths ``<path>``,
-    names ending in three or more digits (hosts such as ``cn0421``) ``<id>``,
-    and standalone numbers ``<n>``; words with digits inside (``b3lyp``,
-    ``def2-svp``) are kept.
-    """
-    line = _UUID.sub("<uuid>", line)
-    line = _HEX.sub("<hex>", line)
-    line = _PATH.sub("<path>", line)
-    line = _ID.sub("<id>", line)
-    line = _NUMBER.sub("<n>", line)
-    return " ".join(line.split())
-
-
 def last_error_line(errors: Any) -> str | None:
     """Return the last non-blank line of a job's last error, or None.
 

@@ -19,6 +19,7 @@ __all__ = [
     "ColumnClashError",
     "PathMapError",
     "LockTimeoutError",
+    "JobDirsError",
 ]
 
 
@@ -78,3 +79,7 @@ class CorruptRecordError(JobmanError, ValueError):
 
 class PathMapError(JobmanError, ValueError):
     """A path map is malformed (an empty prefix, one prefix with two targets, ``OLD=NEW`` without ``=``)."""
+
+
+class JobDirsError(JobmanError, ValueError):
+    """:func:`~jobman_nb.read_job_dirs` was given bad input (no keys or dirs, a tail size out of range)."""

@@ -283,6 +283,16 @@ class JobDatabase:
 
         return lineage(self, query)
 
+    def read_job_dirs(self, query: dict[str, Any] | None = None, **kwargs: Any) -> pd.DataFrame:
+        """Return :func:`jobman_nb.jobdirs.read_job_dirs` of this database's jobman jobs chosen by *query*.
+
+        The database's ``path_map`` and lineage (for batched jobs) are used;
+        *kwargs* go to ``read_job_dirs`` (``batch_dirs``, ``tail_bytes``, ...).
+        """
+        from .jobdirs import read_job_dirs
+
+        return read_job_dirs(self.jobman.query_jobs_df(query), db=self, **kwargs)
+
     # -- lifetime ---------------------------------------------------------------------------
     def close(self) -> None:
         """Close every connection (DAOs reconnect on next use)."""

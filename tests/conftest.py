@@ -84,3 +84,24 @@ def cli():
                                           input=input)
 
     return run
+
+
+CAMPAIGN = DATA / "campaign"
+
+
+@pytest.fixture(scope="session")
+def campaign(tmp_path_factory):
+    """The real jobman 0.0.1 run (database + every job dir) unpacked to a temp dir, once per session.
+
+    Returns a dict: ``root`` (the unpacked ``solvation/``), ``db`` (its jobman.sqlite), ``path_map``
+    (recorded root -> ``root``), ``truth`` (what each job planted, by label). Tests only read it.
+    """
+    import tarfile
+
+    dest = tmp_path_factory.mktemp("campaign")
+    with tarfile.open(CAMPAIGN / "solvation.tar.gz") as tar:
+        tar.extractall(dest, filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(dest)
+    truth = json.loads((CAMPAIGN / "solvation.truth.json").read_text())
+    root = dest / "solvation"
+    return {"root": root, "db": root / "jobman.sqlite", "path_map": {truth["root"]: str(root)},
+            "truth": truth["jobs"]}
