@@ -358,7 +358,7 @@ def _introspect_columns(df: pd.DataFrame, max_values: int) -> list[Hashable]:
 
 
 def introspect(df: pd.DataFrame, columns: Sequence[Hashable] | None = None, *, min_failed: int = 1,
-               max_values: int = 50) -> pd.DataFrame:
+               max_values: int = 50, cause: str | None = None, cause_column: str = "cause") -> pd.DataFrame:
     """Which field values are over-represented among FAILED jobs compared with COMPLETED ones.
 
     FireWorks' "introspect" idea: for every (column, value), the share of failed
@@ -368,7 +368,8 @@ def introspect(df: pd.DataFrame, columns: Sequence[Hashable] | None = None, *, m
     Parameters
     ----------
     df : DataFrame
-        A job frame.
+        A job frame; with *cause*, one that also has the causes read from the
+        job dirs (``jobs.merge(read_job_dirs(jobs)[["key", "cause"]], on="key")``).
     columns : list of column names, optional
         Columns to examine; default every ``job_spec.*`` column with at most
         *max_values* distinct values, each seen on average at least twice
@@ -377,6 +378,12 @@ def introspect(df: pd.DataFrame, columns: Sequence[Hashable] | None = None, *, m
         Leave out values seen in fewer failed jobs.
     max_values : int
         Cardinality limit for the default columns (keys and paths are not causes).
+    cause : str, optional
+        Only the FAILED jobs whose *cause_column* is this (a normalized cause,
+        as :func:`recurring_errors` lists them) count as failed: which values
+        go with *this* failure (an oom-kill with a small ``mem_gb``).
+    cause_column : str
+        The column holding causes.
 
     Returns
     -------
@@ -388,10 +395,15 @@ def introspect(df: pd.DataFrame, columns: Sequence[Hashable] | None = None, *, m
         ``failure_rate`` is failed / (failed + completed) among jobs with it.
     """
     d = durations(df)
+    if cause is not None:
+        _require(df, cause_column)
     cols = list(columns) if columns is not None else _introspect_columns(d, max_values)
     _by_list(d, cols)
     status = _status(d)
-    failed, completed = d[status == "FAILED"], d[status == "COMPLETED"]
+    is_failed = status == "FAILED"
+    if cause is not None:
+        is_failed &= d[cause_column].astype("string") == cause
+    failed, completed = d[is_failed.fillna(False).to_numpy(bool)], d[status == "COMPLETED"]
     n_failed, n_completed = len(failed), len(completed)
     rows = []
     for c in cols:
@@ -435,12 +447,19 @@ def last_error_line(errors: Any) -> str | None:
 def recurring_errors(df: pd.DataFrame, *, column: str = "errors", examples: int = 3) -> pd.DataFrame:
     """The recurring error messages: last traceback line of each job's last error, normalized.
 
+    jobman itself rarely records why a job failed (``errors`` is usually null);
+    the causes are in the job dirs: pass the frame of
+    :func:`jobman_nb.read_job_dirs` (or jobs merged with it) and
+    ``column="cause"``.
+
     Parameters
     ----------
     df : DataFrame
-        A job frame with an ``errors`` column (e.g. the FAILED jobs).
+        A frame with ``key`` and *column* (e.g. the FAILED jobs).
     column : str
-        The column holding the errors.
+        The column holding the errors: ``errors`` as jobman records them, or
+        ``cause`` as :func:`jobman_nb.read_job_dirs` finds them (already one
+        normalized line; normalizing again changes nothing).
     examples : int
         How many example job keys to list per message.
 

@@ -26,7 +26,8 @@ different messages stay different.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 __all__ = ["cause_line", "find_cause", "normalize_error", "MAX_CAUSE_CHARS"]
 
@@ -34,48 +35,66 @@ __all__ = ["cause_line", "find_cause", "normalize_error", "MAX_CAUSE_CHARS"]
 MAX_CAUSE_CHARS = 300
 
 _I = re.IGNORECASE
+_STDOUT_LINES = 200  # stdout is chatty: only its last lines are searched (the end is where jobs die)
 
 
-def _rx(*patterns: str, flags: int = _I) -> list[re.Pattern[str]]:
-    return [re.compile(p, flags) for p in patterns]
+@dataclass(frozen=True)
+class _Pattern:
+    """A line pattern: *literal* (lower case) must occur in the line, then *regex* (if any) must match it.
+
+    The literal is what makes the search fast: ``in`` on lowered text rules out most patterns at C
+    speed, where Python's regex engine would try every position of a 16 KiB tail.
+    """
+
+    literal: str
+    regex: re.Pattern[str] | None = None
+
+    def matches(self, line: str, lowered: str) -> bool:
+        return self.literal in lowered and (self.regex is None or self.regex.search(line) is not None)
+
+
+def _ps(*specs: str | tuple[str, str]) -> list[_Pattern]:
+    return [_Pattern(s.lower()) if isinstance(s, str) else _Pattern(s[0].lower(), re.compile(s[1], _I))
+            for s in specs]
 
 
 # Each entry: (kind, patterns in preference order, search stdout too?). The kind names are
 # documentation and test vocabulary; the frame carries only the cause line itself.
-_KINDS: list[tuple[str, list[re.Pattern[str]], bool]] = [
-    ("gpu-memory", _rx(r"CUDA out of memory", r"OutOfMemoryError", r"cudaErrorMemoryAllocation",
-                       r"CUBLAS_STATUS_ALLOC_FAILED", r"out of memory on device",
-                       r"RESOURCE_EXHAUSTED: OOM"), True),
-    ("out-of-memory", _rx(r"oom[-_ ]kill", r"Out Of Memory", r"out[- ]of[- ]memory", r"OOM Killer",
-                          r"Memory cgroup out of memory", r"\bmem(?:ory)?\b.*exceeded (?:the )?limit",
-                          r"exceeded (?:the )?(?:job )?memory limit", r"TERM_MEMLIMIT",
-                          r"^\s*(?:\w+\.)*MemoryError\b", r"std::bad_alloc",
-                          r"cannot allocate memory", r"Unable to allocate"), True),
-    ("time-limit", _rx(r"DUE TO TIME LIMIT", r"walltime\b.*exceeded", r"exceeded\b.*walltime",
-                       r"TIME LIMIT", r"TERM_RUNLIMIT", r"wall ?clock limit"), True),
-    ("cancelled", _rx(r"DUE TO PREEMPTION", r"DUE TO NODE FAIL", r"NODE_FAIL", r"\bCANCELLED\b",
-                      r"TERM_OWNER|TERM_PREEMPT", r"job killed\b", r"PBS: job killed"), True),
-    ("signal", _rx(r"Segmentation fault", r"SIGSEGV", r"\bBus error\b", r"SIGBUS", r"Illegal instruction",
-                   r"SIGILL", r"Floating point exception", r"SIGFPE", r"\bAborted\b.*core dumped",
-                   r"SIGABRT", r"\bKilled\b", r"SIGKILL", r"\bsignal (?:6|7|8|9|11)\b",
-                   r"core dumped"), True),
-    ("disk", _rx(r"Disk quota exceeded", r"No space left on device", r"EDQUOT", r"ENOSPC",
-                 r"quota exceeded", r"disk full", r"Read-only file system"), True),
+_KINDS: list[tuple[str, list[_Pattern], bool]] = [
+    ("gpu-memory", _ps("CUDA out of memory", "OutOfMemoryError", "cudaErrorMemoryAllocation",
+                       "CUBLAS_STATUS_ALLOC_FAILED", "out of memory on device", "RESOURCE_EXHAUSTED: OOM"), True),
+    ("out-of-memory", _ps(("oom", r"oom[-_ ]kill"), "Out Of Memory", ("memory", r"out[- ]of[- ]memory"),
+                          "OOM Killer", "Memory cgroup out of memory",
+                          ("exceeded", r"\bmem(?:ory)?\b.*exceeded (?:the )?limit"),
+                          ("memory limit", r"exceeded (?:the )?(?:job )?memory limit"), "TERM_MEMLIMIT",
+                          ("MemoryError", r"^\s*(?:\w+\.)*MemoryError\b"), "std::bad_alloc",
+                          "cannot allocate memory", "Unable to allocate"), True),
+    ("time-limit", _ps("DUE TO TIME LIMIT", ("walltime", r"walltime\b.*exceeded|exceeded\b.*walltime"),
+                       "TIME LIMIT", "TERM_RUNLIMIT", ("clock limit", r"wall ?clock limit")), True),
+    ("cancelled", _ps("DUE TO PREEMPTION", "DUE TO NODE FAIL", "NODE_FAIL", ("cancelled", r"\bCANCELLED\b"),
+                      "TERM_OWNER", "TERM_PREEMPT", ("job killed", r"job killed\b")), True),
+    ("signal", _ps("Segmentation fault", "SIGSEGV", ("bus error", r"\bBus error\b"), "SIGBUS",
+                   "Illegal instruction", "SIGILL", "Floating point exception", "SIGFPE",
+                   ("aborted", r"\bAborted\b.*core dumped"), "SIGABRT", ("killed", r"\bKilled\b"), "SIGKILL",
+                   ("signal", r"\bsignal (?:6|7|8|9|11)\b"), "core dumped"), True),
+    ("disk", _ps("Disk quota exceeded", "No space left on device", "EDQUOT", "ENOSPC", "quota exceeded",
+                 "disk full", "Read-only file system"), True),
 ]
 
 _TRACEBACK = re.compile(r"^Traceback \(most recent call last\):\s*$")
 _EXC_LINE = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Fault|Failure|"
                        r"Warning|Abort)?(?::\s|:?$)")
 
-_PROGRAM = _rx(
-    r"Fortran runtime error", r"^\s*forrtl: (?:severe|error)", r"^\s*ERROR STOP\b",
-    r"error termination", r"ABORTING THE RUN", r"fatal error occurred in module",
-    r"Q-Chem fatal error", r"^\s*PSIO_ERROR", r"PsiException", r"terminate called after throwing",
-    r"^\s*what\(\):", r"SCF (?:NOT|failed to|did not) CONVERGE", r"not converged", r"convergence failure",
+_PROGRAM = _ps(
+    "Fortran runtime error", ("forrtl", r"^\s*forrtl: (?:severe|error)"), ("error stop", r"^\s*ERROR STOP\b"),
+    "error termination", "ABORTING THE RUN", "fatal error occurred in module", "Q-Chem fatal error",
+    ("PSIO_ERROR", r"^\s*PSIO_ERROR"), "PsiException", "terminate called after throwing",
+    ("what():", r"^\s*what\(\):"), ("converge", r"SCF (?:NOT|failed to|did not) CONVERGE"), "not converged",
+    "convergence failure",
 )
-_MPI = _rx(r"MPI_ABORT was invoked", r"MPI_Abort", r"APPLICATION TERMINATED WITH THE EXIT STRING",
-           r"BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES", r"noticed that process rank",
-           r"Fatal error in (?:P?MPI|MPI)", r"prterun|mpirun.*(?:exited|abort)")
+_MPI = _ps("MPI_ABORT was invoked", "MPI_Abort", "APPLICATION TERMINATED WITH THE EXIT STRING",
+           "BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES", "noticed that process rank",
+           ("fatal error in", r"Fatal error in P?MPI"), ("exited on signal", r"(?:prterun|mpirun).*exited on signal"))
 _GENERIC = re.compile(r"\b(?:error|fatal|abort(?:ed|ing)?|exception|failed|failure|cannot|unable to)\b", _I)
 _WARNING = re.compile(r"\bwarn(?:ing)?\b", _I)
 
@@ -86,18 +105,23 @@ def _lines(text: str | None) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
 
-def _last_match(lines: Sequence[str], patterns: Sequence[re.Pattern[str]]) -> str | None:
-    """The last line matching the first pattern (in preference order) that matches any line."""
+def _last_match(lines: Sequence[str], lowered: Sequence[str], text: str, patterns: Sequence[_Pattern]) -> str | None:
+    """The last line matching the first pattern (in preference order) that matches any line.
+
+    *lowered* is *lines* in lower case, *text* all of them lowered and joined (the quick test).
+    """
     for pattern in patterns:
-        for line in reversed(lines):
-            if pattern.search(line):
-                return line
+        if pattern.literal not in text:
+            continue
+        for i in range(len(lines) - 1, -1, -1):
+            if pattern.matches(lines[i], lowered[i]):
+                return lines[i]
     return None
 
 
 def _exception_line(raw: str | None) -> str | None:
     """The exception line of the last Python traceback in *raw* (indentation kept to tell frames apart)."""
-    if not raw:
+    if not raw or "Traceback (most recent call last)" not in raw:
         return None
     lines = raw.splitlines()
     starts = [i for i, ln in enumerate(lines) if _TRACEBACK.match(ln.strip())]
@@ -124,16 +148,19 @@ def cause_line(stderr: str | None, stdout: str | None = None) -> str | None:
         when the logs hold nothing (an empty stderr and no recognized line in
         stdout).
     """
-    err, out = _lines(stderr), _lines(stdout)
+    err, out = _lines(stderr), _lines(stdout)[-_STDOUT_LINES:]
+    err_low, out_low = [ln.lower() for ln in err], [ln.lower() for ln in out]
+    err_text, out_text = "\n".join(err_low), "\n".join(out_low)
     found = None
     for _kind, patterns, in_stdout in _KINDS:
-        found = _last_match(err, patterns) or (_last_match(out, patterns) if in_stdout else None)
+        found = (_last_match(err, err_low, err_text, patterns)
+                 or (_last_match(out, out_low, out_text, patterns) if in_stdout else None))
         if found:
             break
     if not found:
-        found = (_exception_line(stderr) or _last_match(err, _PROGRAM)
-                 or _exception_line(stdout) or _last_match(out, _PROGRAM)
-                 or _last_match(err, _MPI) or _last_match(out, _MPI))
+        found = (_exception_line(stderr) or _last_match(err, err_low, err_text, _PROGRAM)
+                 or _exception_line(stdout) or _last_match(out, out_low, out_text, _PROGRAM)
+                 or _last_match(err, err_low, err_text, _MPI) or _last_match(out, out_low, out_text, _MPI))
     if not found:
         generic = [ln for ln in err if _GENERIC.search(ln) and not _WARNING.search(ln)]
         found = generic[-1] if generic else (err[-1] if err else None)
@@ -152,26 +179,42 @@ def find_cause(stderr: str | None, stdout: str | None = None) -> str | None:
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*"
 _TIME = r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?"
-_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>"),
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+
+
+def _has_month(line: str) -> bool:
+    low = line.lower()
+    return any(m in low for m in _MONTHS)
+
+
+def _has(*parts: str) -> Callable[[str], bool]:
+    return lambda line: any(p in line for p in parts)
+
+
+# (quick test the line must pass, pattern, replacement): the tests skip most rules at C speed
+_RULES: list[tuple[Callable[[str], bool] | None, re.Pattern[str], str]] = [
+    (lambda line: line.count("-") >= 4,
+     re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"), "<uuid>"),
     # dates: ISO (2026-12-02T03:18:00.5Z), ctime (Wed Dec  2 03:18:00 2026), '02 Dec 2026', 2026/12/02
-    (re.compile(rf"\b\d{{4}}-\d{{2}}-\d{{2}}(?:[T ]{_TIME}(?:Z|[+-]\d{{2}}:?\d{{2}})?)?(?![\w:])"), "<date>"),
-    (re.compile(rf"\b(?:{_DAY},?\s+)?{_MONTH}\.?\s+\d{{1,2}},?\s+(?:{_TIME}\s*(?:[A-Z]{{3,4}}\s+)?)?(?:\d{{4}}\b)?",
-                _I), "<date>"),
-    (re.compile(rf"\b\d{{1,2}}\s+{_MONTH}\s+\d{{4}}(?:\s+{_TIME})?\b", _I), "<date>"),
-    (re.compile(r"\b\d{4}/\d{2}/\d{2}\b"), "<date>"),
-    (re.compile(rf"(?<![\w:]){_TIME}(?![\w:])"), "<time>"),
-    (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<hex>"),
+    (_has("-"), re.compile(rf"\b\d{{4}}-\d{{2}}-\d{{2}}(?:[T ]{_TIME}(?:Z|[+-]\d{{2}}:?\d{{2}})?)?(?![\w:])"),
+     "<date>"),
+    (_has_month, re.compile(rf"\b(?:{_DAY},?\s+)?{_MONTH}\.?\s+\d{{1,2}},?\s+(?:{_TIME}\s*(?:[A-Z]{{3,4}}\s+)?)?"
+                            rf"(?:\d{{4}}\b)?", _I), "<date>"),
+    (_has_month, re.compile(rf"\b\d{{1,2}}\s+{_MONTH}\s+\d{{4}}(?:\s+{_TIME})?\b", _I), "<date>"),
+    (_has("/"), re.compile(r"\b\d{4}/\d{2}/\d{2}\b"), "<date>"),
+    (_has(":"), re.compile(rf"(?<![\w:]){_TIME}(?![\w:])"), "<time>"),
+    (_has("0x", "0X"), re.compile(r"\b0x[0-9a-fA-F]+\b"), "<hex>"),
     # paths keep the name of a program or source file (l502.exe, scf.cpp: where it failed),
     # not of data files (geom.xyz, tmp042.gbw: which job it was)
-    (re.compile(r"(?<![\w.<>])(?:~|\.{1,2})?(?:/[\w.\-@+]+)+/?"), "\x00path"),
-    (re.compile(r"(?<![\w/])[A-Za-z][A-Za-z_\-]*\d{3,}\w*\b"), "<id>"),  # cn0421, nid001234, job44042
+    (_has("/"), re.compile(r"(?<![\w.<>])(?:~|\.{1,2})?(?:/[\w.\-@+]+)+/?"), "\x00path"),
+    (None, re.compile(r"(?<![\w/])[A-Za-z][A-Za-z_\-]*\d{3,}\w*\b"), "<id>"),  # cn0421, nid001234, job44042
     # Slurm step ids: 44002.batch, StepId=99.0, STEP 12.3
-    (re.compile(r"(?<![\w.])\d+\.(?:batch|extern|interactive)\b|(?:(?<=StepId=)|(?<=STEP ))\d+\.\d+\b"), "<n>"),
+    (_has(".batch", ".extern", ".interactive", "StepId=", "STEP "),
+     re.compile(r"(?<![\w.])\d+\.(?:batch|extern|interactive)\b|(?:(?<=StepId=)|(?<=STEP ))\d+\.\d+\b"), "<n>"),
     # a number with its unit: sizes vary in both (2.00 GiB / 512 MiB), so the unit goes too
-    (re.compile(r"(?<![\w<.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
-                r"(?:\s?(?:[kKmMgGtTpP]i?[bB]|bytes?)\b|(?:[kKmMgG]|[bB]|ms|us|ns|[smh]|min)(?![A-Za-z_])"
-                r"|(?![A-Za-z_]))"), "<n>"),
+    (None, re.compile(r"(?<![\w<.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
+                      r"(?:\s?(?:[kKmMgGtTpP]i?[bB]|bytes?)\b|(?:[kKmMgG]|[bB]|ms|us|ns|[smh]|min)(?![A-Za-z_])"
+                      r"|(?![A-Za-z_]))"), "<n>"),
 ]
 _CODE_FILE = re.compile(r"/([\w\-+]+\.(?:exe|c|cc|cpp|cxx|C|h|hpp|f|F|f90|F90|f77|py|so|x))$")
 
@@ -189,10 +232,11 @@ def normalize_error(line: str) -> str:
     a program or source file, such as ``<path>/l502.exe``, which tells where a
     code failed); names with three or more digits (hosts such as ``cn0421``,
     ``job44042``) ``<id>``; standalone numbers with their unit, if any
-    (``137``, ``2.5 GB``, ``4194304kb``), and Slurm step ids (``44002.batch``) ``<n>``. Words with a few digits
-    inside (``b3lyp``, ``def2-svp``, ``gfn2``) are kept, and whitespace runs
-    become one space.
+    (``137``, ``2.5 GB``, ``4194304kb``) and Slurm step ids (``44002.batch``)
+    ``<n>``. Words with a few digits inside (``b3lyp``, ``def2-svp``,
+    ``gfn2``) are kept, and whitespace runs become one space.
     """
-    for pattern, repl in _RULES:
-        line = pattern.sub(_path, line) if repl == "\x00path" else pattern.sub(repl, line)
+    for applies, pattern, repl in _RULES:
+        if applies is None or applies(line):
+            line = pattern.sub(_path, line) if repl == "\x00path" else pattern.sub(repl, line)
     return " ".join(line.split())

@@ -324,3 +324,32 @@ def test_the_database_helper_uses_its_path_map(campaign):
     with jobman_nb.open_db(campaign["db"], path_map=campaign["path_map"]) as db:
         dirs = db.read_job_dirs(failed, batch_dirs=[campaign["root"] / "scratch"])
     assert len(dirs) == 19 and dirs["exists"].all() and dirs["cause"].notna().all()
+
+
+# -- analytics on causes ----------------------------------------------------------------------------
+def test_recurring_causes_of_the_real_run(solvation):
+    from jobman_nb import analytics as an
+
+    _, dirs = solvation
+    t = an.recurring_errors(dirs[dirs["status"] == "FAILED"], column="cause")
+    assert t["count"].sum() == 19 and len(t) == 5
+    top = t.iloc[0]
+    assert "oom-kill" in top["error"] and top["count"] == 12 and len(top["example_keys"]) == 3
+    assert t["error"].tolist() == [an.normalize_error(e) for e in t["error"]]  # causes are already normal
+
+
+def test_introspect_by_cause_finds_small_memory_behind_the_oom_kills(solvation):
+    from jobman_nb import analytics as an
+
+    jobs, dirs = solvation
+    merged = jobs.merge(dirs[["key", "cause"]], on="key")
+    oom = next(c for c in dirs["cause"].dropna().unique() if "oom-kill" in c)
+    t = an.introspect(merged, ["job_spec.resources.mem_gb", "job_spec.cfg.code"], cause=oom)
+    assert t["failed"].groupby(t["column"]).sum().eq(12).all()  # only the oom-killed jobs count as failed
+    mem = t[t["column"] == "job_spec.resources.mem_gb"].set_index("value")
+    assert set(mem.index[mem["failed"] > 0]) == {2, 4}  # no oom-kill with 16 or 64 GB
+    assert (mem.loc[[2, 4], "lift"] > 2).all()
+    # a cause nobody has: no failed jobs at all
+    assert an.introspect(merged, ["job_spec.cfg.code"], cause="nothing like this")["failed"].sum() == 0
+    with pytest.raises(KeyError, match="cause"):
+        an.introspect(jobs, cause=oom)
