@@ -1,10 +1,20 @@
-"""Shared fixtures: fresh DAOs in memory and on disk, and the jobman 0.0.1 fixture file."""
+"""Shared fixtures: fresh DAOs in memory and on disk, and the jobman 0.0.1 fixture file.
+
+Tests close what they open (Python 3.13 turns an unclosed sqlite3 connection into a
+ResourceWarning, which ``filterwarnings = error`` makes a failure of whichever test is
+running when it is collected): use the ``dao`` / ``file_dao`` fixtures, ``make_dao(...)``
+for any other DAO, ``connect(path)`` for a raw sqlite3 connection, or ``with DAO(...) as dao:``.
+``with sqlite3.connect(...)`` does *not* close the connection (it only commits).
+"""
 
 from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +39,37 @@ def file_dao(tmp_path):
     d = JobmanSqliteDAO(db_uri=str(tmp_path / "jobs.sqlite"))
     yield d
     d.close()
+
+
+@pytest.fixture
+def make_dao() -> Iterator[Callable[..., Any]]:
+    """``make_dao(**kwargs)`` opens a JobmanSqliteDAO, ``make_dao(cls, **kwargs)`` any DAO class;
+    every DAO made is closed when the test ends."""
+    opened: list[Any] = []
+
+    def make(cls: type = JobmanSqliteDAO, /, **kwargs: Any) -> Any:
+        d = cls(**kwargs)
+        opened.append(d)
+        return d
+
+    yield make
+    for d in opened:
+        d.close()
+
+
+@pytest.fixture
+def connect() -> Iterator[Callable[..., sqlite3.Connection]]:
+    """``connect(path, **kwargs)``: a raw ``sqlite3.connect`` closed when the test ends."""
+    opened: list[sqlite3.Connection] = []
+
+    def open_(database: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = sqlite3.connect(database, **kwargs)
+        opened.append(conn)
+        return conn
+
+    yield open_
+    for conn in opened:
+        conn.close()
 
 
 @pytest.fixture

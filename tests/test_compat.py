@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 
@@ -17,25 +18,25 @@ def _by_key(records):
 
 
 def _table_schema(path, table):
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
         return [(r[1], r[2].upper(), r[5]) for r in conn.execute(f"PRAGMA table_info({table})")]
 
 
 @pytest.mark.parametrize("read_only", [False, True])
-def test_fixture_reads_back_exactly(fixture_path, fixture_expected, read_only):
+def test_fixture_reads_back_exactly(fixture_path, fixture_expected, read_only, make_dao):
     kwargs = {"db_uri": str(fixture_path), "read_only": read_only}
-    jobman = JobmanSqliteDAO(**kwargs)
-    worker = WorkerSqliteDAO(table_prefix="_worker_cpu_w_", **kwargs)
-    engine = EngineSqliteDAO(table_prefix="engine_cpu_w_engine_", **kwargs)
+    jobman = make_dao(**kwargs)
+    worker = make_dao(WorkerSqliteDAO, table_prefix="_worker_cpu_w_", **kwargs)
+    engine = make_dao(EngineSqliteDAO, table_prefix="engine_cpu_w_engine_", **kwargs)
     assert _by_key(jobman.query_jobs()) == fixture_expected["jobman_job"]
     assert _by_key(jobman.query_kvps()) == fixture_expected["jobman_kvp"]
     assert _by_key(worker.query_jobs()) == fixture_expected["_worker_cpu_w_job"]
     assert _by_key(engine.query_jobs()) == fixture_expected["engine_cpu_w_engine_job"]
 
 
-def test_fixture_order_by_works(fixture_path, fixture_expected):
+def test_fixture_order_by_works(fixture_path, fixture_expected, make_dao):
     # jobman 0.0.1 emitted "ORDER BY" without a space: every ordered query failed.
-    dao = JobmanSqliteDAO(db_uri=str(fixture_path))
+    dao = make_dao(db_uri=str(fixture_path))
     failed = dao.query_jobs({"filters": [dao.generate_status_filter("FAILED")],
                              "order_by": {"field": "created", "direction": "DESC"}})
     expected = sorted((r for r in fixture_expected["jobman_job"] if r["status"] == "FAILED"),
@@ -44,18 +45,18 @@ def test_fixture_order_by_works(fixture_path, fixture_expected):
     assert len(failed) == 6
 
 
-def test_fixture_json_text_null_reads_as_none_and_matches_is_null(fixture_path):
-    dao = JobmanSqliteDAO(db_uri=str(fixture_path), read_only=True)
-    raw = sqlite3.connect(fixture_path).execute("SELECT count(*) FROM jobman_job WHERE errors = 'null'").fetchone()[0]
+def test_fixture_json_text_null_reads_as_none_and_matches_is_null(fixture_path, make_dao, connect):
+    dao = make_dao(db_uri=str(fixture_path), read_only=True)
+    raw = connect(fixture_path).execute("SELECT count(*) FROM jobman_job WHERE errors = 'null'").fetchone()[0]
     assert raw == 25  # stored as the JSON text 'null', not SQL NULL
     assert all(j["errors"] is None for j in dao.query_jobs())
     assert len(dao.query_jobs({"filters": [{"field": "errors", "op": "IS", "arg": None}]})) == 25
     assert dao.query_jobs({"filters": [{"field": "errors", "op": "IS NOT", "arg": None}]}) == []
 
 
-def test_initialize_on_jobman_file_keeps_columns_and_data(fixture_path, fixture_expected):
+def test_initialize_on_jobman_file_keeps_columns_and_data(fixture_path, fixture_expected, make_dao):
     before = _table_schema(fixture_path, "jobman_job")
-    dao = JobmanSqliteDAO(db_uri=str(fixture_path))  # initialize=True: adds indexes only
+    dao = make_dao(db_uri=str(fixture_path))  # initialize=True: adds indexes only
     assert _table_schema(fixture_path, "jobman_job") == before
     assert _by_key(dao.query_jobs()) == fixture_expected["jobman_job"]
     indexes = {r[1] for r in dao.connection.execute("PRAGMA index_list(jobman_job)")}
@@ -73,11 +74,11 @@ def test_initialize_on_jobman_file_keeps_columns_and_data(fixture_path, fixture_
 )
 def test_written_tables_have_jobmans_columns_and_types(tmp_path, fixture_path, make, table):
     path = str(tmp_path / "ours.sqlite")
-    make(path)
+    make(path).close()
     assert _table_schema(path, table) == _table_schema(fixture_path, table)
 
 
-def test_written_records_are_readable_the_way_jobman_reads_them(tmp_path):
+def test_written_records_are_readable_the_way_jobman_reads_them(tmp_path, connect):
     """jobman 0.0.1 reads with SELECT * and json.loads of JSON columns: it must get our records back."""
     path = str(tmp_path / "ours.sqlite")
     dao = JobmanSqliteDAO(db_uri=path)
@@ -86,7 +87,7 @@ def test_written_records_are_readable_the_way_jobman_reads_them(tmp_path):
         {"status": "FAILED", "errors": ["Traceback ...\nValueError: boom"], "job_spec": None},
     ])
     dao.close()
-    conn = sqlite3.connect(path)
+    conn = connect(path)
     conn.row_factory = sqlite3.Row
     rows = {r["key"]: dict(r) for r in conn.execute("SELECT * FROM jobman_job")}
     json_fields = ["job_spec", "worker_meta", "errors", "source_meta"]
@@ -99,8 +100,8 @@ def test_written_records_are_readable_the_way_jobman_reads_them(tmp_path):
         assert len(row["key"]) == 36
 
 
-def test_new_file_uses_wal_but_existing_jobman_file_keeps_its_journal(tmp_path, fixture_path):
-    new = JobmanSqliteDAO(db_uri=str(tmp_path / "new.sqlite"))
+def test_new_file_uses_wal_but_existing_jobman_file_keeps_its_journal(tmp_path, fixture_path, make_dao):
+    new = make_dao(db_uri=str(tmp_path / "new.sqlite"))
     assert new.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    old = JobmanSqliteDAO(db_uri=str(fixture_path))
+    old = make_dao(db_uri=str(fixture_path))
     assert old.connection.execute("PRAGMA journal_mode").fetchone()[0] == "delete"

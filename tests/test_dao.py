@@ -79,29 +79,29 @@ def test_nested_error_classes_stay_importable():
 
 # -- db_uri and initialize --------------------------------------------------------------
 @pytest.mark.parametrize("uri", [":memory:", "sqlite://"])
-def test_memory_uris(uri):
-    dao = JobmanSqliteDAO(db_uri=uri)
+def test_memory_uris(uri, make_dao):
+    dao = make_dao(db_uri=uri)
     assert dao.path is None
     dao.create_job({"status": "PENDING"})
     assert len(dao.query_jobs()) == 1
 
 
-def test_file_uris(tmp_path, monkeypatch):
+def test_file_uris(tmp_path, monkeypatch, make_dao):
     monkeypatch.chdir(tmp_path)
-    JobmanSqliteDAO(db_uri="sqlite:///rel.sqlite").create_job({"key": "r"})
+    make_dao(db_uri="sqlite:///rel.sqlite").create_job({"key": "r"})
     assert (tmp_path / "rel.sqlite").exists()
     absolute = tmp_path / "abs.sqlite"
-    JobmanSqliteDAO(db_uri=f"sqlite:///{absolute}").create_job({"key": "a"})  # sqlite:////abs/path
-    assert JobmanSqliteDAO(db_uri=str(absolute)).get_job("a")["key"] == "a"
-    JobmanSqliteDAO(db_uri=tmp_path / "pathlike.sqlite").create_job({"key": "p"})
+    make_dao(db_uri=f"sqlite:///{absolute}").create_job({"key": "a"})  # sqlite:////abs/path
+    assert make_dao(db_uri=str(absolute)).get_job("a")["key"] == "a"
+    make_dao(db_uri=tmp_path / "pathlike.sqlite").create_job({"key": "p"})
     assert (tmp_path / "pathlike.sqlite").exists()
     with pytest.raises(ValueError, match="unsupported db_uri"):
         JobmanSqliteDAO(db_uri="sqlite://host/x")
 
 
-def test_initialize_false_creates_nothing(tmp_path):
+def test_initialize_false_creates_nothing(tmp_path, make_dao):
     path = tmp_path / "none.sqlite"
-    dao = JobmanSqliteDAO(db_uri=str(path), initialize=False)
+    dao = make_dao(db_uri=str(path), initialize=False)
     assert dao.db.table_names() == []
     dao.ensure_tables()
     assert set(dao.db.table_names()) == {"jobman_job", "jobman_kvp"}
@@ -110,8 +110,8 @@ def test_initialize_false_creates_nothing(tmp_path):
     assert isinstance(dao.connection, sqlite3.Connection)
 
 
-def test_generic_sqlite_dao_with_orm_specs_and_prefix():
-    dao = SqliteDAO(orm_specs=[{"name": "thing", "fields": {"key": {"type": "TEXT", "primary_key": True},
+def test_generic_sqlite_dao_with_orm_specs_and_prefix(make_dao):
+    dao = make_dao(SqliteDAO, orm_specs=[{"name": "thing", "fields": {"key": {"type": "TEXT", "primary_key": True},
                                                             "data": {"type": "JSON"}, "n": {"type": "INTEGER"}}}],
                     table_prefix="x_", include_kvp_orm=False)
     assert dao.db.table_names() == ["x_thing"]
@@ -134,11 +134,11 @@ def test_generic_sqlite_dao_with_orm_specs_and_prefix():
         {"extra_job_fields": {"ok": "TEXT"}},
     ],
 )
-def test_bad_schema_names_and_types_raise_schema_error(tmp_path, kwargs):
+def test_bad_schema_names_and_types_raise_schema_error(tmp_path, kwargs, connect):
     path = tmp_path / "s.sqlite"
     with pytest.raises(SchemaError):
         WorkerSqliteDAO(db_uri=str(path), **kwargs)
-    assert not path.exists() or sqlite_utils.Database(path).table_names() == []
+    assert not path.exists() or sqlite_utils.Database(connect(path)).table_names() == []
 
 
 def test_bad_orm_spec_name():
@@ -146,8 +146,8 @@ def test_bad_orm_spec_name():
         SqliteDAO(orm_specs=[{"name": "job s", "fields": {"key": {"type": "TEXT"}}}])
 
 
-def test_extra_job_fields_become_columns(tmp_path):
-    dao = EngineSqliteDAO(db_uri=str(tmp_path / "e.sqlite"), table_prefix="engine_e_",
+def test_extra_job_fields_become_columns(tmp_path, make_dao):
+    dao = make_dao(EngineSqliteDAO, db_uri=str(tmp_path / "e.sqlite"), table_prefix="engine_e_",
                           extra_job_fields={"remote_status": {"type": "TEXT"}, "remote_meta": {"type": "JSON"}})
     job = dao.create_job({"status": "RUNNING", "remote_status": "R", "remote_meta": {"id": 7}})
     assert dao.query_jobs({"filters": [{"field": "remote_meta.id", "op": "=", "arg": 7}]}) == [job]
@@ -313,11 +313,11 @@ def test_transaction_groups_writes_and_rolls_back(any_dao):
     assert [j["key"] for j in any_dao.query_jobs()] == ["a"]
 
 
-def test_read_only_refuses_every_write(tmp_path):
+def test_read_only_refuses_every_write(tmp_path, make_dao):
     path = tmp_path / "ro.sqlite"
-    JobmanSqliteDAO(db_uri=str(path)).save_jobs([{"key": "a", "status": "PENDING"}])
+    make_dao(db_uri=str(path)).save_jobs([{"key": "a", "status": "PENDING"}])
     before = path.read_bytes()
-    ro = JobmanSqliteDAO(db_uri=str(path), read_only=True)
+    ro = make_dao(db_uri=str(path), read_only=True)
     assert ro.get_job("a")["status"] == "PENDING"
     writes = [lambda: ro.create_job({}), lambda: ro.save_jobs([{}]), lambda: ro.update_jobs({"status": "X"}),
               lambda: ro.claim_jobs(), lambda: ro.create_kvp({"key": "k"}), lambda: ro.save_kvps([]),
@@ -335,19 +335,19 @@ def test_read_only_refuses_every_write(tmp_path):
         JobmanSqliteDAO(read_only=True)
 
 
-def test_flush_removes_the_file(tmp_path):
+def test_flush_removes_the_file(tmp_path, make_dao):
     path = tmp_path / "f.sqlite"
-    dao = JobmanSqliteDAO(db_uri=str(path))
+    dao = make_dao(db_uri=str(path))
     dao.create_job({})
     dao.flush()
     assert not path.exists() and not os.path.exists(str(path) + "-wal")
-    JobmanSqliteDAO().flush()  # memory: nothing to remove
+    make_dao().flush()  # memory: nothing to remove
 
 
 # -- the ORM on its own ----------------------------------------------------------------
 @pytest.mark.parametrize("wrap", [lambda c: c, lambda c: sqlite_utils.Database(c)])
-def test_orm_takes_a_connection_or_a_sqlite_utils_database(wrap):
-    conn = sqlite3.connect(":memory:")
+def test_orm_takes_a_connection_or_a_sqlite_utils_database(wrap, connect):
+    conn = connect(":memory:")
     orm = ORM(name="job", fields=JobmanSqliteDAO.JobSchema, table_prefix="p_")
     assert orm.table == "p_job"
     connection = wrap(conn)

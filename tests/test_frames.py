@@ -93,13 +93,13 @@ def test_fixture_values_equal_query_jobs_for_queries(sample):
         pd.testing.assert_frame_equal(df, to_frame(records, sample.orms["job"].fields))
 
 
-def test_fixture_kvps_and_worker_tables(fixture_path, fixture_expected):
+def test_fixture_kvps_and_worker_tables(fixture_path, fixture_expected, make_dao):
     from jobman_nb import WorkerSqliteDAO
 
-    jobman = JobmanSqliteDAO(db_uri=str(fixture_path), read_only=True)
+    jobman = make_dao(db_uri=str(fixture_path), read_only=True)
     kvps = jobman.query_kvps_df({"order_by": {"field": "key"}})
     assert kvps["value"].tolist() == [{"n": 3}, "text"]
-    worker = WorkerSqliteDAO(db_uri=str(fixture_path), table_prefix="_worker_cpu_w_", read_only=True)
+    worker = make_dao(WorkerSqliteDAO, db_uri=str(fixture_path), table_prefix="_worker_cpu_w_", read_only=True)
     df = worker.query_jobs_df({"order_by": {"field": "key"}})
     assert_matches_records(df, fixture_expected["_worker_cpu_w_job"])
     assert df["is_batch"].dtype == "Int64"

@@ -134,18 +134,18 @@ def test_disable_keeps_events_and_reenable_records_what_changed_meanwhile(hdao):
     assert _transitions(hdao)[-1] == ("a", "RUNNING", "COMPLETED")
 
 
-def test_history_keyword_enables_at_construction_and_reopening_finds_it(tmp_path):
+def test_history_keyword_enables_at_construction_and_reopening_finds_it(tmp_path, make_dao):
     path = str(tmp_path / "h.sqlite")
     JobmanSqliteDAO(db_uri=path, history=True).close()
-    reopened = JobmanSqliteDAO(db_uri=path)
+    reopened = make_dao(db_uri=path)
     assert reopened.history_enabled
     reopened.create_job({"status": "PENDING"})
     assert [t[2] for t in _transitions(reopened)] == ["PENDING"]
 
 
-def test_read_only_dao_queries_events_but_cannot_enable_or_disable(hdao):
+def test_read_only_dao_queries_events_but_cannot_enable_or_disable(hdao, make_dao):
     hdao.save_jobs([{"key": "a", "status": "PENDING"}])
-    ro = JobmanSqliteDAO(db_uri=hdao.path, read_only=True)
+    ro = make_dao(db_uri=hdao.path, read_only=True)
     assert ro.history_enabled
     assert _transitions(ro) == [("a", None, "PENDING")]
     assert list(ro.query_events_df()["new_status"]) == ["PENDING"]
@@ -178,16 +178,16 @@ def test_query_events_without_history_is_a_clear_error(dao):
         dao.query_events()
 
 
-def test_enable_needs_the_job_table(tmp_path):
-    d = JobmanSqliteDAO(db_uri=str(tmp_path / "x.sqlite"), initialize=False)
+def test_enable_needs_the_job_table(tmp_path, make_dao):
+    d = make_dao(db_uri=str(tmp_path / "x.sqlite"), initialize=False)
     with pytest.raises(SchemaError, match="jobman_job"):
         d.enable_history()
 
 
-def test_prefixed_daos_get_their_own_event_tables(tmp_path):
+def test_prefixed_daos_get_their_own_event_tables(tmp_path, make_dao):
     path = str(tmp_path / "w.sqlite")
-    worker = WorkerSqliteDAO(db_uri=path, table_prefix="_worker_cpu_w_", history=True)
-    engine = EngineSqliteDAO(db_uri=path, table_prefix="engine_cpu_w_engine_", history=True)
+    worker = make_dao(WorkerSqliteDAO, db_uri=path, table_prefix="_worker_cpu_w_", history=True)
+    engine = make_dao(EngineSqliteDAO, db_uri=path, table_prefix="engine_cpu_w_engine_", history=True)
     worker.save_jobs([{"key": "w", "status": "PENDING"}])
     engine.save_jobs([{"key": "e", "status": "RUNNING"}])
     assert _transitions(worker) == [("w", None, "PENDING")]
@@ -251,15 +251,15 @@ def test_open_db_keeps_event_tables_apart_and_reads_them(hdao):
         assert list(db.jobman.query_events_df()["job_key"]) == ["a"]
 
 
-def test_demo_history_events_are_consistent_with_its_jobs(tmp_path):
+def test_demo_history_events_are_consistent_with_its_jobs(tmp_path, make_dao):
     from jobman_nb.demo import make_history
 
     with_events = make_history(tmp_path / "e.sqlite", 400, seed=3, events=True)
     plain = make_history(tmp_path / "p.sqlite", 400, seed=3)
     assert "jobman_job_event" not in plain["tables"]
-    d = JobmanSqliteDAO(db_uri=with_events["path"], read_only=True)
+    d = make_dao(db_uri=with_events["path"], read_only=True)
     jobs = {j["key"]: j for j in d.query_jobs()}
-    assert jobs == {j["key"]: j for j in JobmanSqliteDAO(db_uri=plain["path"], read_only=True).query_jobs()}
+    assert jobs == {j["key"]: j for j in make_dao(db_uri=plain["path"], read_only=True).query_jobs()}
     events = d.query_events()
     assert len(events) == with_events["tables"]["jobman_job_event"] and d.history_enabled
     last, first = {}, {}

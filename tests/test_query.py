@@ -24,7 +24,8 @@ def jobs_dao():
     dao = JobmanSqliteDAO()
     for i, job in enumerate(JOBS):  # distinct created times for ordering
         dao.save_jobs([{**job, "created": 100.0 + i}])
-    return dao
+    yield dao
+    dao.close()
 
 
 def keys(dao, query):

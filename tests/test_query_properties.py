@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobman_nb import JobmanSqliteDAO, QueryError
+from jobman_nb import QueryError
 from jobman_nb.vocabulary import OPS
 
 # -- data ---------------------------------------------------------------------------------
@@ -161,8 +161,8 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 
 @SETTINGS
 @given(records=st.lists(job, min_size=1, max_size=25), query_filters=st.lists(filters, max_size=3))
-def test_filters_select_what_the_model_selects(records, query_filters):
-    dao = JobmanSqliteDAO()
+def test_filters_select_what_the_model_selects(records, query_filters, make_dao):
+    dao = make_dao()
     saved = dao.save_jobs([{**r, "key": f"k{i:02d}"} for i, r in enumerate(records)])
     got = sorted(j["key"] for j in dao.query_jobs({"filters": query_filters}))
     expected = sorted(r["key"] for r in saved if all(evaluate(f, r) is True for f in query_filters))
@@ -176,8 +176,8 @@ def _negated(op: str) -> str:
 
 @SETTINGS
 @given(records=st.lists(job, min_size=1, max_size=15), f=a_filter())
-def test_a_filter_and_its_negation_partition_the_table(records, f):
-    dao = JobmanSqliteDAO()
+def test_a_filter_and_its_negation_partition_the_table(records, f, make_dao):
+    dao = make_dao()
     dao.save_jobs(records)
     pos = {j["key"] for j in dao.query_jobs({"filters": [f]})}
     neg = {j["key"] for j in dao.query_jobs({"filters": [{**f, "op": _negated(f["op"])}]})}
@@ -201,8 +201,8 @@ MUTATIONS = [
 @SETTINGS
 @given(records=st.lists(job, max_size=8), f=a_filter(), mutate=st.sampled_from(MUTATIONS),
        where=st.sampled_from(["filters", "order_by", "limit", "update"]))
-def test_malformed_queries_raise_and_change_nothing(records, f, mutate, where):
-    dao = JobmanSqliteDAO()
+def test_malformed_queries_raise_and_change_nothing(records, f, mutate, where, make_dao):
+    dao = make_dao()
     dao.save_jobs(records)
     before = dao.query_jobs()
     bad = mutate(f)

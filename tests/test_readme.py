@@ -29,9 +29,17 @@ def test_readme_examples_run(tmp_path, monkeypatch, capsys):
     (tmp_path / "tests").mkdir()
     shutil.copytree(DATA, tmp_path / "tests" / "data")
     namespace: dict = {}
-    for i, block in enumerate(_python_blocks()):
-        try:
-            exec(compile(block, f"README.md python block {i}", "exec"), namespace)
-        except Exception as exc:  # pragma: no cover - the failure message is the point
-            pytest.fail(f"README python block {i} failed: {exc!r}\n{block}")
+    opened: dict[int, object] = {}  # the README's DAOs and databases stay open, as in a notebook
+    try:
+        for i, block in enumerate(_python_blocks()):
+            try:
+                exec(compile(block, f"README.md python block {i}", "exec"), namespace)
+            except Exception as exc:  # pragma: no cover - the failure message is the point
+                pytest.fail(f"README python block {i} failed: {exc!r}\n{block}")
+            finally:
+                opened.update((id(v), v) for v in namespace.values()
+                              if type(v).__module__.startswith("jobman_nb.") and callable(getattr(v, "close", None)))
+    finally:
+        for value in opened.values():
+            value.close()
     assert "did you mean 'status'" in capsys.readouterr().out

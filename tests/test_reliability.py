@@ -2,6 +2,9 @@
 
 Real processes on one file: claimers, savers, an updater and a DataFrame
 reader at once; writers killed with SIGKILL in the middle of a big batch.
+Correctness only: barriers make the processes overlap and a progress handler
+freezes a writer inside its transaction before the kill, so no assertion
+depends on the speed of the machine.
 """
 
 from __future__ import annotations
@@ -17,79 +20,91 @@ import pytest
 
 from jobman_nb import JobmanSqliteDAO
 
-LOAD_SECONDS = float(os.environ.get("JOBMAN_NB_LOAD_SECONDS", "10"))
+LOAD_SECONDS = float(os.environ.get("JOBMAN_NB_LOAD_SECONDS", "5"))
+
+
+def _until_deadline(start):
+    """Yield once, then again until LOAD_SECONDS after every process passed *start*."""
+    start.wait(120)
+    deadline = time.monotonic() + LOAD_SECONDS
+    yield
+    while time.monotonic() < deadline:
+        yield
 
 
 # -- children (module level, so that spawned processes can import them) -----------------------
-def _claimer(path, deadline, out):
+def _claimer(path, start, out):
     try:
-        dao = JobmanSqliteDAO(db_uri=path, lock_timeout=30)
-        q = {"filters": [dao.generate_status_filter("PENDING")], "order_by": {"field": "created"}, "limit": 20}
-        keys = []
-        while time.time() < deadline:
-            keys += [j["key"] for j in dao.claim_jobs(q)]
+        with JobmanSqliteDAO(db_uri=path, lock_timeout=60) as dao:
+            q = {"filters": [dao.generate_status_filter("PENDING")], "order_by": {"field": "created"}, "limit": 20}
+            keys = []
+            for _ in _until_deadline(start):
+                keys += [j["key"] for j in dao.claim_jobs(q)]
         out.put(("claimer", "ok", keys))
     except BaseException as exc:
         out.put(("claimer", "error", repr(exc)))
 
 
-def _saver(path, deadline, prefix, out):
+def _saver(path, start, prefix, out):
     try:
-        dao = JobmanSqliteDAO(db_uri=path, lock_timeout=30)
-        n = 0
-        while time.time() < deadline:
-            dao.save_jobs([{"key": f"{prefix}-{n + i}", "status": "PENDING", "job_spec": {"i": n + i}}
-                           for i in range(25)])
-            n += 25
+        with JobmanSqliteDAO(db_uri=path, lock_timeout=60) as dao:
+            n = 0
+            for _ in _until_deadline(start):
+                dao.save_jobs([{"key": f"{prefix}-{n + i}", "status": "PENDING", "job_spec": {"i": n + i}}
+                               for i in range(25)])
+                n += 25
         out.put(("saver", "ok", n))
     except BaseException as exc:
         out.put(("saver", "error", repr(exc)))
 
 
-def _updater(path, deadline, out):
+def _updater(path, start, out):
     try:
-        dao = JobmanSqliteDAO(db_uri=path, lock_timeout=30)
-        n = 0
-        while time.time() < deadline:
-            n += dao.update_jobs({"status": "RUNNING"}, {"filters": [dao.generate_status_filter("CLAIMED")],
-                                                          "limit": 10})["rowcount"]
+        with JobmanSqliteDAO(db_uri=path, lock_timeout=60) as dao:
+            n = 0
+            for _ in _until_deadline(start):
+                n += dao.update_jobs({"status": "RUNNING"}, {"filters": [dao.generate_status_filter("CLAIMED")],
+                                                              "limit": 10})["rowcount"]
         out.put(("updater", "ok", n))
     except BaseException as exc:
         out.put(("updater", "error", repr(exc)))
 
 
-def _reader(path, deadline, out):
+def _reader(path, start, out):
     try:
-        dao = JobmanSqliteDAO(db_uri=path, read_only=True)
-        reads, last = 0, 0
-        while time.time() < deadline:
-            frame = dao.query_jobs_df({"fields": ["key", "status", "job_spec.i"]})
-            assert len(frame) >= last  # jobs are never lost, so the count never drops
-            last = len(frame)
-            reads += 1
+        with JobmanSqliteDAO(db_uri=path, read_only=True) as dao:
+            reads, last = 0, 0
+            for _ in _until_deadline(start):
+                frame = dao.query_jobs_df({"fields": ["key", "status", "job_spec.i"]})
+                assert len(frame) >= last  # jobs are never lost, so the count never drops
+                last = len(frame)
+                reads += 1
         out.put(("reader", "ok", reads))
     except BaseException as exc:
         out.put(("reader", "error", repr(exc)))
 
 
 @pytest.mark.slow
-def test_mixed_load_loses_nothing_and_claims_nothing_twice(tmp_path, capsys):
+def test_mixed_load_loses_nothing_and_claims_nothing_twice(tmp_path):
     path = str(tmp_path / "load.sqlite")
-    dao = JobmanSqliteDAO(db_uri=path)
-    dao.save_jobs([{"key": f"seed-{i}", "status": "PENDING"} for i in range(2_000)])
+    with JobmanSqliteDAO(db_uri=path) as dao:
+        dao.save_jobs([{"key": f"seed-{i}", "status": "PENDING"} for i in range(2_000)])
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    start = time.time() + 3  # let the spawned interpreters start before the clock runs
-    deadline = start + LOAD_SECONDS
-    procs = [ctx.Process(target=_claimer, args=(path, deadline, out)) for _ in range(4)]
-    procs += [ctx.Process(target=_saver, args=(path, deadline, f"s{i}", out)) for i in range(2)]
-    procs += [ctx.Process(target=_updater, args=(path, deadline, out)),
-              ctx.Process(target=_reader, args=(path, deadline, out))]
+    start = ctx.Barrier(8)
+    procs = [ctx.Process(target=_claimer, args=(path, start, out)) for _ in range(4)]
+    procs += [ctx.Process(target=_saver, args=(path, start, f"s{i}", out)) for i in range(2)]
+    procs += [ctx.Process(target=_updater, args=(path, start, out)),
+              ctx.Process(target=_reader, args=(path, start, out))]
     for p in procs:
         p.start()
-    results = [out.get(timeout=LOAD_SECONDS + 120) for _ in procs]
-    for p in procs:
-        p.join(timeout=30)
+    try:
+        results = [out.get(timeout=LOAD_SECONDS + 600) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=60)
+            if p.is_alive():
+                p.kill()
     errors = [r for r in results if r[1] == "error"]
     assert not errors, errors  # no 'database is locked' (or anything else) escaped
     by_role: dict[str, list] = {}
@@ -97,27 +112,39 @@ def test_mixed_load_loses_nothing_and_claims_nothing_twice(tmp_path, capsys):
         by_role.setdefault(role, []).append(value)
     claimed = Counter(k for keys in by_role["claimer"] for k in keys)
     saved = sum(by_role["saver"])
+    assert saved >= 2 * 25  # every saver saved at least once
     assert max(claimed.values(), default=1) == 1  # no job claimed twice
-    total = dao.count_ents("job")
+    with JobmanSqliteDAO(db_uri=path, read_only=True) as dao:
+        total = dao.count_ents("job")
+        status = Counter(j["status"] for j in dao.query_jobs({"fields": ["status"]}))
     assert total == 2_000 + saved  # no save lost
-    status = Counter(j["status"] for j in dao.query_jobs({"fields": ["status"]}))
     assert status["CLAIMED"] + status["RUNNING"] == len(claimed)  # every claim is in the file
     assert status["PENDING"] == total - len(claimed)
     assert status["RUNNING"] == sum(by_role["updater"])
     assert by_role["reader"][0] > 0
-    with capsys.disabled():
-        print(f"\n[load] {LOAD_SECONDS:.0f}s: {len(claimed) / LOAD_SECONDS:.0f} claims/s, "
-              f"{saved / LOAD_SECONDS:.0f} saves/s, {sum(by_role['updater']) / LOAD_SECONDS:.0f} updates/s, "
-              f"{by_role['reader'][0] / LOAD_SECONDS:.1f} frame reads/s")
 
 
 # -- crashes ----------------------------------------------------------------------------------
-N_CRASH = 100_000
+N_CRASH = 30_000
+PROGRESS_EVERY = 1_000  # SQLite VM instructions between calls of the progress handler
 
 
-def _crash_victim(path, what, ready):
+def _crash_victim(path, what, after, inside):
+    """Start *what* and freeze inside its transaction at the *after*-th progress call."""
     dao = JobmanSqliteDAO(db_uri=path)
-    ready.set()
+    conn = dao.connection
+    calls = 0
+
+    def freeze_mid_transaction():
+        nonlocal calls
+        if conn.in_transaction:
+            calls += 1
+            if calls == after:
+                inside.set()
+                time.sleep(600)  # the parent kills this process here
+        return 0
+
+    conn.set_progress_handler(freeze_mid_transaction, PROGRESS_EVERY)
     if what == "save":
         dao.save_jobs([{"key": f"c{i}", "status": "PENDING", "job_spec": {"i": i, "pad": "x" * 100}}
                        for i in range(N_CRASH)])
@@ -125,44 +152,40 @@ def _crash_victim(path, what, ready):
         dao.update_jobs({"status": "RUNNING", "job_spec": {"updated": True, "pad": "y" * 200}})
     else:
         dao.claim_jobs({"filters": [dao.generate_status_filter("PENDING")]})
-    os._exit(0)  # reached only if the kill came too late
+    os._exit(3)  # the operation ended before the freeze point: the test says so
 
 
-def _kill_during(path, what, delay):
+def _kill_mid_transaction(path, what, after):
     ctx = mp.get_context("spawn")
-    ready = ctx.Event()
-    proc = ctx.Process(target=_crash_victim, args=(path, what, ready))
+    inside = ctx.Event()
+    proc = ctx.Process(target=_crash_victim, args=(path, what, after, inside))
     proc.start()
-    assert ready.wait(30)
-    time.sleep(delay)
+    frozen = inside.wait(300)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.join(30)
-    return proc.exitcode
+    proc.join(60)
+    assert frozen, f"{what} finished before progress call {after} (exit code {proc.exitcode})"
+    assert proc.exitcode == -signal.SIGKILL
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("what", ["save", "update", "claim"])
 def test_sigkill_in_the_middle_of_a_batch_leaves_all_or_nothing(tmp_path, what):
     path = str(tmp_path / f"crash-{what}.sqlite")
-    dao = JobmanSqliteDAO(db_uri=path)
-    if what != "save":
-        dao.save_jobs([{"key": f"c{i}", "status": "PENDING", "job_spec": {"i": i}} for i in range(N_CRASH)])
-    dao.close()
-    killed = 0
-    # spread over the operation's duration here (save ~1.5 s, update ~0.25 s, claim ~1.2 s)
-    for delay in {"save": (0.3, 0.8, 1.2), "update": (0.02, 0.08, 0.15), "claim": (0.2, 0.5, 0.9)}[what]:
-        exitcode = _kill_during(path, what, delay)
-        killed += exitcode == -signal.SIGKILL
+    with JobmanSqliteDAO(db_uri=path) as dao:
+        if what != "save":
+            dao.save_jobs([{"key": f"c{i}", "status": "PENDING", "job_spec": {"i": i}} for i in range(N_CRASH)])
+    for after in (1, 10, 100):  # early, middle and late in the batch
+        _kill_mid_transaction(path, what, after)
         conn = sqlite3.connect(path)
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        conn.close()
-        check = JobmanSqliteDAO(db_uri=path)
-        count = check.count_ents("job")
-        if what == "save":
-            assert count in (0, N_CRASH)
-        else:
-            assert count == N_CRASH
-            moved = check.count_ents("job", {"filters": [check.generate_status_filter("PENDING")]})
-            assert moved in (0, N_CRASH)  # the whole batch changed, or none of it
-        check.close()
-    assert killed >= 1  # at least one kill really landed mid-batch
+        try:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        finally:
+            conn.close()
+        with JobmanSqliteDAO(db_uri=path) as check:
+            count = check.count_ents("job")
+            if what == "save":
+                assert count == 0  # killed before its commit: nothing of the batch
+            else:
+                assert count == N_CRASH
+                moved = check.count_ents("job", {"filters": [check.generate_status_filter("PENDING")]})
+                assert moved == N_CRASH  # none of the batch changed

@@ -65,8 +65,8 @@ def test_default_threshold_from_history(dao):
     assert df["key"].tolist() == ["old_running", "old_claimed"]
 
 
-def test_default_threshold_needs_history():
-    d = JobmanSqliteDAO(db_uri=":memory:")
+def test_default_threshold_needs_history(make_dao):
+    d = make_dao(db_uri=":memory:")
     d.create_job({"key": "r", "status": "RUNNING"})
     with pytest.raises(ValueError, match="no finished jobs"):
         find_stale_jobs(d)

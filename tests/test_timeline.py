@@ -10,7 +10,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from jobman_nb import JobmanSqliteDAO
 from jobman_nb import timeline as tl
 
 T0 = 1_767_571_200.0  # 2026-01-05 00:00 UTC
@@ -111,8 +110,8 @@ def test_states_over_time():
                                             "RUNNING": 2}
 
 
-def test_with_jobs_and_wait_run_stats_by_group():
-    dao = JobmanSqliteDAO()
+def test_with_jobs_and_wait_run_stats_by_group(make_dao):
+    dao = make_dao()
     dao.save_jobs([{"key": "a", "status": "COMPLETED", "job_spec": {"cfg": {"code": "orca"}}},
                    {"key": "b", "status": "CLAIMED", "job_spec": {"cfg": {"code": "xtb"}}},
                    {"key": "c", "status": "COMPLETED", "job_spec": {"cfg": {"code": "orca"}}}])
@@ -136,8 +135,8 @@ def test_missing_columns_are_named():
         tl.job_timelines(pd.DataFrame({"time": []}))
 
 
-def test_timelines_from_a_dao_with_history():
-    dao = JobmanSqliteDAO(history=True)
+def test_timelines_from_a_dao_with_history(make_dao):
+    dao = make_dao(history=True)
     dao.save_jobs([{"key": "j", "status": "PENDING", "modified": T0}], auto_update=False)
     for status, t in (("CLAIMED", 30), ("RUNNING", 90), ("COMPLETED", 390)):
         dao.update_jobs({"status": status, "modified": T0 + t}, {"filters": [{"field": "key", "op": "=",
