@@ -17,6 +17,7 @@ runs with the same seed (and numpy version) write identical records.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import sqlite3
 import time
@@ -53,7 +54,8 @@ SOURCES: dict[str, tuple[float, str]] = {
 WORKERS: dict[str, str] = {"cpu_w": "cpu_w_engine", "gpu_w": "gpu_w_engine", "hpc_w": "hpc_w_engine"}
 
 _DAY = 86_400.0
-_CHUNK = 50_000
+_CHUNK = 20_000  # jobs per chunk: what bounds the memory
+_CACHE_KIB = 262_144  # SQLite's page cache while loading
 
 # (code, method, basis or None, run-time seconds on 1 cpu, memory need in GB)
 _CALCS: list[tuple[str, str, str | None, float, float]] = [
@@ -106,19 +108,52 @@ def _times(x: np.ndarray) -> list[float]:
     return np.round(x, 6).tolist()
 
 
-class _History:
-    """Every column of the history as numpy arrays, computed up front (vectorized)."""
+class _Plan:
+    """What the whole history shares, small whatever its size: the clock, the chunks and their seeds.
+
+    The jobs come in chunks of :data:`_CHUNK`, each drawn from its own seed
+    (spawned from *seed*), so a chunk is computed, written and dropped before
+    the next: memory is bounded by the chunk, not by the history. Creation
+    times are sorted across the whole history without holding them: the jobs'
+    order statistics of a uniform draw are cumulative sums of exponential
+    spacings, and each chunk's share of the total is drawn up front (a Gamma
+    sum per chunk), then mapped through the inverse distribution of
+    submissions over days and working hours.
+    """
 
     def __init__(self, n_jobs: int, seed: int, days: float) -> None:
-        rng = self.rng = np.random.default_rng(seed)
-        n = self.n = n_jobs
+        self.n = n_jobs
         self.now = START + days * _DAY
+        self.bounds = [(lo, min(lo + _CHUNK, n_jobs)) for lo in range(0, n_jobs, _CHUNK)]
+        children = np.random.SeedSequence(seed).spawn(len(self.bounds) + 1)
+        self.seeds = children[1:]
+        rng = np.random.default_rng(children[0])
+        sums = rng.gamma(np.array([hi - lo for lo, hi in self.bounds], float))
+        total = sums.sum() + rng.exponential()
+        self.spans = sums / total
+        self.offsets = np.concatenate([[0.0], np.cumsum(sums)[:-1]]) / total
+        hours = np.tile(_HOURLY, max(int(np.ceil(days)), 1))
+        self.cdf = np.concatenate([[0.0], np.cumsum(hours)]) / hours.sum()
+        self.edges = START + 3_600.0 * np.arange(len(hours) + 1)
 
-        # Submission times: a day, then an hour weighted to working hours.
-        day = rng.integers(0, max(int(np.ceil(days)), 1), n)
-        hour = rng.choice(24, n, p=_HOURLY / _HOURLY.sum())
-        created = START + day * _DAY + hour * 3_600.0 + rng.random(n) * 3_600.0
-        created = np.sort(np.minimum(created, self.now - 1.0))
+    def chunks(self) -> Iterator[_History]:
+        """The history's chunks, in order of creation time."""
+        for k, (lo, hi) in enumerate(self.bounds):
+            yield _History(self, k, lo, hi - lo)
+
+
+class _History:
+    """Every column of one chunk of the history as numpy arrays, computed up front (vectorized)."""
+
+    def __init__(self, plan: _Plan, k: int, lo: int, n: int) -> None:
+        rng = self.rng = np.random.default_rng(plan.seeds[k])
+        self.n, self.lo = n, lo
+        self.now = plan.now
+
+        # Submission times: this chunk's stretch of the sorted uniforms, through the hourly distribution.
+        spacing = np.cumsum(rng.exponential(size=n))
+        u = plan.offsets[k] + spacing / spacing[-1] * plan.spans[k]
+        created = np.minimum(np.interp(u, plan.cdf, plan.edges), self.now - 1.0)
         self.created = created
         self.keys = _uuids(rng, n)
 
@@ -202,14 +237,8 @@ class _History:
         self.status, self.modified = status, modified
         self.stale_claimed = stale_claimed
         self.purgeable = (status == "COMPLETED") & (created < START + 2 * _DAY) & (rng.random(n) < 0.5)
-        # Noise of the failed jobs' errors (a salt, a retry before), drawn in chunks of _CHUNK
-        # jobs: the order in which earlier versions drew it, so a seed keeps its history.
-        salts, retried = [], []
-        for lo in range(0, n, _CHUNK):
-            m = min(_CHUNK, n - lo)
-            salts.append(rng.random(m))
-            retried.append(rng.random(m) < 0.2)
-        self.salts, self.retried = np.concatenate(salts), np.concatenate(retried)
+        # Noise of the failed jobs' logs (a salt), and which of them failed once before.
+        self.salts, self.retried = rng.random(n), rng.random(n) < 0.2
 
     def _make_batches(self, t_submit: np.ndarray, t_start: np.ndarray, t_end: np.ndarray) -> None:
         """Group gpu_w's jobs, in order of hand-over, into batches of 4-32 that start and end together."""
@@ -297,9 +326,9 @@ def _rows(orm: ORM, cols: dict[str, Sequence[Any]]) -> list[tuple]:
     return list(zip(*(cols[n] for n in names), strict=True))
 
 
-def _jobman_columns(h: _History, lo: int, hi: int) -> dict[str, Sequence[Any]]:
-    """Columns of the jobman jobs *lo* to *hi*, JSON fields as text."""
-    sl = slice(lo, hi)
+def _jobman_columns(h: _History) -> dict[str, Sequence[Any]]:
+    """Columns of the chunk's jobman jobs, JSON fields as text."""
+    sl = slice(0, h.n)
     keys = h.keys[sl]
     status = h.status[sl]
     assigned = (status != "PENDING") & (status != "CLAIMED")
@@ -324,18 +353,17 @@ def _jobman_columns(h: _History, lo: int, hi: int) -> dict[str, Sequence[Any]]:
     specs = [f'{a}"/scratch/{u}/jobs/{k[:8]}"{b}'
              for (a, b), u, k in zip([templates[t] for t in which.tolist()], users, keys, strict=True)]
 
-    errors = [_NULL] * (hi - lo)
-    for j in np.flatnonzero(status == "FAILED").tolist():
-        i = lo + j
+    errors = [_NULL] * h.n
+    for i in np.flatnonzero(status == "FAILED").tolist():
         kind, salt = int(h.outcome[i]), float(h.salts[i])
         tb = _traceback(kind, h, i, salt)
-        errors[j] = _query.dumps([_traceback(kind, h, i, salt / 2), tb] if h.retried[i] else [tb])
+        errors[i] = _query.dumps([_traceback(kind, h, i, salt / 2), tb] if h.retried[i] else [tb])
 
     tag = h.source_tag[sl].astype(bool)
     meta_a, meta_b = _template({"i": _MARK, "tags": []})
     rerun_a, rerun_b = _template({"i": _MARK, "tags": ["rerun"]})
     source_meta = [f"{rerun_a}{i}{rerun_b}" if t else f"{meta_a}{i}{meta_b}"
-                   for i, t in zip(range(lo, hi), tag.tolist(), strict=True)]
+                   for i, t in zip(range(h.lo, h.lo + h.n), tag.tolist(), strict=True)]
     worker_key = np.array(h.worker_names, dtype=object)[h.worker[sl]]
     worker_key[~assigned] = None
     return {
@@ -407,7 +435,7 @@ def _worker_and_engine_columns(h: _History, w: int) -> tuple[dict[str, list[Any]
                 status, mod = ("COMPLETED" if (h.outcome[members] == _OK).any() else "FAILED"), done
             batch = {"key": bkey, "created": round(float(formed[b]), 6), "modified": round(float(mod), 6),
                      "status": status, "batchable": 0, "is_batch": 1,
-                     "batch_meta": _query.dumps({"subjobs": [h.keys[i] for i in members.tolist()]}),
+                     "batch_meta": _query.dumps({"subjob_keys": [h.keys[i] for i in members.tolist()]}),
                      "parent_batch_key": None, "engine_key": None,
                      "engine_meta": _key_meta([b_engine[b]], [start <= now])[0]}
             for name, value in batch.items():
@@ -421,13 +449,13 @@ def _worker_and_engine_columns(h: _History, w: int) -> tuple[dict[str, list[Any]
     return workers, engines
 
 
-def _kvps(h: _History) -> list[dict[str, Any]]:
-    last = {s: int(np.flatnonzero(h.source == i).max(initial=-1)) for i, s in enumerate(h.source_names)}
-    stamp = round(h.now - 5.0, 6)
+def _kvps(plan: _Plan, last: dict[str, int], claimed: int) -> list[dict[str, Any]]:
+    """The kvps a jobman run leaves: *last* is each source's last job (index), *claimed* the CLAIMED count."""
+    stamp = round(plan.now - 5.0, 6)
     return [
-        {"key": "source_cursors", "value": last, "created": START, "modified": stamp},
-        {"key": "last_tick", "value": {"t": stamp, "claimed": int((h.status == "CLAIMED").sum())},
-         "created": START, "modified": stamp},
+        {"key": "source_cursors", "value": {s: last.get(s, -1) for s in SOURCES}, "created": START,
+         "modified": stamp},
+        {"key": "last_tick", "value": {"t": stamp, "claimed": claimed}, "created": START, "modified": stamp},
         {"key": "paused_sources", "value": [], "created": START, "modified": START},
     ]
 
@@ -439,21 +467,21 @@ def _remove(path: Path) -> None:
             os.remove(f"{path}{suffix}")
 
 
-def _batches(h: _History, orms: dict[str, ORM], bar: tqdm) -> Iterator[tuple[ORM, list[tuple]]]:
-    """Yield ``(orm, rows)`` in writing order, built lazily (counted on *bar*)."""
-    job = orms["jobman_job"]
-    for lo in range(0, h.n, _CHUNK):
-        yield job, _rows(job, _jobman_columns(h, lo, min(lo + _CHUNK, h.n)))
-    kvp = orms["jobman_kvp"]
-    yield kvp, kvp.prepare_records(_kvps(h), auto_update=False)[1]
+def _chunk_rows(h: _History, orms: dict[str, ORM], events: bool) -> list[tuple[ORM, list[tuple]]]:
+    """The rows of one chunk, table by table, in writing order (JSON already text)."""
+    out = [(orms["jobman_job"], _rows(orms["jobman_job"], _jobman_columns(h)))]
     for i, worker in enumerate(h.worker_names):
         wcols, ecols = _worker_and_engine_columns(h, i)
-        for orm, cols in ((orms[f"_worker_{worker}_job"], wcols), (orms[f"engine_{WORKERS[worker]}_job"], ecols)):
-            rows = _rows(orm, cols)
-            bar.total += len(rows)
-            bar.refresh()
-            for lo in range(0, len(rows), _CHUNK):
-                yield orm, rows[lo:lo + _CHUNK]
+        out.append((orms[f"_worker_{worker}_job"], _rows(orms[f"_worker_{worker}_job"], wcols)))
+        out.append((orms[f"engine_{WORKERS[worker]}_job"], _rows(orms[f"engine_{WORKERS[worker]}_job"], ecols)))
+    if events:
+        retried = set(np.flatnonzero((h.status == "FAILED") & h.retried).tolist())
+        out.append((_EVENTS, _job_events(h, retried)))
+    return out
+
+
+#: Stands for the event table in a chunk's rows (it has no ORM of its own here).
+_EVENTS = ORM.__new__(ORM)
 
 
 def _daos(path: Path) -> list[SqliteDAO]:
@@ -470,21 +498,22 @@ def _fast(conn: sqlite3.Connection) -> None:
     # The file is renamed into place only when complete, so a crash loses nothing: skip
     # fsyncs, and give SQLite room for the B-trees of random uuid keys.
     conn.execute("PRAGMA synchronous=OFF")
-    conn.execute("PRAGMA cache_size=-262144")
+    conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
 
 
 class _Writer:
     """Writes rows through the DAOs' ORMs; lives in one thread, which owns every connection.
 
-    The tables are created first and loaded through one connection in the
-    rollback-journal mode jobman leaves its files in (not WAL, which would
-    write every page twice), each table in one transaction (its key index is
-    written out once, not once per chunk). A table's other indexes come after
-    its rows (``ensure_tables``): sorting a full column is cheaper than keeping
-    an index in order row by row.
+    The tables are created first and loaded through one connection, in one
+    transaction, in the rollback-journal mode jobman leaves its files in (not
+    WAL, which would write every page twice): pages past the file's original
+    end are never journaled, so the journal stays small however much is
+    written. The tables' other indexes come after the rows
+    (``ensure_tables``): sorting a full column is cheaper than keeping an
+    index in order row by row.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, events: bool) -> None:
         self.daos = _daos(path)
         self.orms = {orm.table: orm for dao in self.daos for orm in dao.orms.values()}
         self.tables = dict.fromkeys(self.orms, 0)
@@ -494,35 +523,36 @@ class _Writer:
         _fast(conn)
         # Page contents are journaled in memory: a failed load still rolls back.
         conn.execute("PRAGMA journal_mode=MEMORY")
+        job = self.orms["jobman_job"]
         with self.loader.transaction():
             for orm in self.orms.values():
                 orm.create_table(connection=conn)
-
-    def begin(self) -> int:
+            if events:
+                self.tables[_history.create_event_table(conn, job)] = 0
+        self._events = _history.event_table(job.table)
         self._transaction.enter_context(self.loader.transaction())
-        return 0
 
-    def write(self, orm: ORM, rows: list[tuple]) -> int:
-        orm.execute_many(list(orm.fields), rows, False, self.loader.connection)
-        self.tables[orm.table] += len(rows)
-        return len(rows)
+    def write(self, chunk: list[tuple[ORM, list[tuple]]]) -> int:
+        """Write one chunk's rows; returns its number of jobman jobs."""
+        conn = self.loader.connection
+        for orm, rows in chunk:
+            if orm is _EVENTS:
+                self.tables[self._events] += _history.insert_events(conn, self.orms["jobman_job"], rows)
+            else:
+                orm.execute_many(list(orm.fields), rows, False, conn)
+                self.tables[orm.table] += len(rows)
+        return len(chunk[0][1])
 
-    def commit(self) -> int:
-        self._transaction.close()
-        return 0
-
-    def index(self, prefix: str | None) -> int:
-        """Create the indexes of the tables of *prefix* (once their rows are written)."""
-        for dao in self.daos:
-            if dao.table_prefix == prefix:
-                _fast(dao.connection)
-                dao.ensure_tables()
-                dao.close()
-        return 0
+    def kvps(self, kvps: list[dict[str, Any]]) -> int:
+        kvp = self.orms["jobman_kvp"]
+        return self.write([(kvp, kvp.prepare_records(kvps, auto_update=False)[1])])
 
     def finish(self) -> None:
+        """Commit, create every index (the rows are in), and leave the file in jobman's journal mode."""
+        self._transaction.close()
         self.loader.connection.execute("PRAGMA journal_mode=DELETE")
-        for dao in self.daos:  # tables without rows; the others have their indexes already
+        for dao in self.daos:  # one connection (and its cache) at a time
+            _fast(dao.connection)
             dao.ensure_tables()
             dao.close()
 
@@ -534,35 +564,52 @@ class _Writer:
             dao.close()
 
 
-def _write(h: _History, path: Path, bar: tqdm) -> dict[str, int]:
-    """Write the history to *path*: rows are built here, SQLite writes them in the writer thread."""
-    with ThreadPoolExecutor(1, thread_name_prefix="jobman_nb-demo") as pool:
-        writer = pool.submit(_Writer, path).result()
+class _Tally:
+    """What the summary and the kvps need from the chunks already written."""
+
+    def __init__(self) -> None:
+        self.statuses: Counter[str] = Counter()
+        self.last: dict[str, int] = {}
+        self.first_created, self.last_modified = np.inf, -np.inf
+
+    def add(self, h: _History) -> None:
+        self.statuses.update(h.status.tolist())
+        for i, s in enumerate(h.source_names):
+            hit = np.flatnonzero(h.source == i)
+            if len(hit):
+                self.last[s] = h.lo + int(hit[-1])
+        self.first_created = min(self.first_created, float(h.created.min()))
+        self.last_modified = max(self.last_modified, float(h.modified.max()))
+
+
+def _write(plan: _Plan, path: Path, bar: tqdm, events: bool) -> tuple[dict[str, int], _Tally]:
+    """Write the history to *path*: chunks are built here while SQLite writes the one before in its thread."""
+    tally = _Tally()
+    # The rows are acyclic tuples, freed by reference counting: the cycle collector, which
+    # would walk every live row again and again as they pile up, has nothing to find.
+    collecting = gc.isenabled()
+    gc.disable()
+    with contextlib.ExitStack() as stack, ThreadPoolExecutor(1, thread_name_prefix="jobman_nb-demo") as pool:
+        if collecting:
+            stack.callback(gc.enable)
+        writer = pool.submit(_Writer, path, events).result()
         pending: deque[Future[int]] = deque()
-        table: ORM | None = None
         try:
-            for orm, rows in _batches(h, writer.orms, bar):
-                if orm is not table:
-                    if table is not None:
-                        pending.append(pool.submit(writer.commit))
-                        if orm.table_prefix != table.table_prefix:
-                            pending.append(pool.submit(writer.index, table.table_prefix))
-                    pending.append(pool.submit(writer.begin))
-                    table = orm
-                pending.append(pool.submit(writer.write, orm, rows))
-                while len(pending) > 2:
+            for h in plan.chunks():
+                tally.add(h)
+                pending.append(pool.submit(writer.write, _chunk_rows(h, writer.orms, events)))
+                del h
+                while len(pending) > 1:  # at most one chunk waits while the next is built
                     bar.update(pending.popleft().result())
-            if table is not None:
-                pending.append(pool.submit(writer.commit))
-                pending.append(pool.submit(writer.index, table.table_prefix))
             while pending:
                 bar.update(pending.popleft().result())
+            pool.submit(writer.kvps, _kvps(plan, tally.last, tally.statuses["CLAIMED"])).result()
             pool.submit(writer.finish).result()
         finally:
             for future in pending:
                 future.cancel()
             pool.submit(writer.close).result()
-    return writer.tables
+    return writer.tables, tally
 
 
 def _job_events(h: _History, retried: set[int]) -> list[tuple[str, str | None, str, float]]:
@@ -600,25 +647,19 @@ def _job_events(h: _History, retried: set[int]) -> list[tuple[str, str | None, s
     return rows
 
 
-def _write_events(h: _History, path: Path) -> int:
-    """Write the jobman jobs' history to ``jobman_job_event`` and turn history on."""
+def _enable_history(path: Path) -> None:
+    """Turn history on for the jobman jobs, whose events are written and consistent: nothing to snapshot."""
     dao = JobmanSqliteDAO(db_uri=str(path))
     try:
-        conn = dao.connection
-        conn.execute("PRAGMA synchronous=OFF")
-        retried = set(np.flatnonzero((h.status == "FAILED") & h.retried).tolist())
-        orm = dao.orms["job"]
-        with dao.transaction():
-            _history.create_event_table(conn, orm)
-            n = _history.insert_events(conn, orm, _job_events(h, retried))
-        dao.enable_history()  # consistent events: nothing to snapshot
+        dao.connection.execute("PRAGMA synchronous=OFF")
+        dao.enable_history()
     finally:
         dao.close()
-    return n
 
 
 def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int = 0, *, days: float = 7.0,
-                 overwrite: bool = False, progress: bool | None = False, events: bool = False) -> dict[str, Any]:
+                 overwrite: bool = False, progress: bool | None = False, events: bool = False,
+                 job_dirs: bool | str | os.PathLike[str] = False) -> dict[str, Any]:
     """Write a realistic jobman history to a new SQLite file.
 
     The file holds jobman's tables (``jobman_job``, ``jobman_kvp``), one table
@@ -646,6 +687,8 @@ def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int =
         Also write every status change of the jobman jobs to ``jobman_job_event``
         (consistent with the jobs, retries of failed jobs included) and turn
         history on (see :meth:`~jobman_nb.JobmanSqliteDAO.enable_history`).
+    job_dirs : bool or path-like
+        Where to write the jobs' directories; only False (none) for now.
 
     Returns
     -------
@@ -668,21 +711,23 @@ def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int =
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 < days <= 3650:
         raise ValueError(f"days must be a number of days in (0, 3650], got {days!r}")
+    if job_dirs is not False:
+        raise NotImplementedError("job directories are not written yet: pass job_dirs=False")
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"no directory {path.parent} to write {path.name} into")
     t0 = time.perf_counter()
-    h = _History(int(n_jobs), int(seed), float(days))
+    plan = _Plan(int(n_jobs), int(seed), float(days))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     _remove(tmp)
     try:
-        with tqdm(total=h.n + 3, unit="rec", desc=f"writing {path.name}",
+        with tqdm(total=plan.n + 3, unit="rec", desc=f"writing {path.name}",
                   disable=None if progress is None else not progress, leave=False) as bar:
-            tables = _write(h, tmp, bar)
+            tables, tally = _write(plan, tmp, bar, events)
         if events:
-            tables["jobman_job_event"] = _write_events(h, tmp)
+            _enable_history(tmp)
         _remove(path)
         os.replace(tmp, path)
     finally:
@@ -694,10 +739,10 @@ def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int =
     return {
         "path": str(path),
         "seed": int(seed),
-        "jobs": h.n,
-        "statuses": dict(sorted(Counter(h.status.tolist()).items())),
+        "jobs": plan.n,
+        "statuses": dict(sorted(tally.statuses.items())),
         "tables": tables,
-        "first_created": iso(float(h.created.min())),
-        "last_modified": iso(float(h.modified.max())),
+        "first_created": iso(tally.first_created),
+        "last_modified": iso(tally.last_modified),
         "seconds": round(time.perf_counter() - t0, 3),
     }

@@ -143,7 +143,7 @@ def test_batches_list_their_subjobs(history):
         by_key = {j["key"]: j for j in w.query_jobs()}
     assert batches
     for b in batches:
-        subjobs = b["batch_meta"]["subjobs"]
+        subjobs = b["batch_meta"]["subjob_keys"]
         assert subjobs
         assert all(by_key[k]["parent_batch_key"] == b["key"] for k in subjobs)
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ._app import main
+from ._app import UsageProblem, main
+
+_JOB_DIRS = False  # what the demo writes without --job-dirs / --no-job-dirs
 
 
 @main.command()
@@ -17,7 +19,11 @@ from ._app import main
 @click.option("--force", is_flag=True, help="Replace PATH if it exists.")
 @click.option("--events", is_flag=True, help="Turn history on and write every status change as events "
                                              "(read them with 'jobman-nb events PATH').")
-def demo(path: str, n_jobs: int, seed: int, days: float, force: bool, events: bool) -> None:
+@click.option("--job-dirs", "job_dirs_root", type=click.Path(file_okay=False), default=None,
+              help="Write the job directories under DIR (default: PATH's name with .jobs, beside it).")
+@click.option("--no-job-dirs", is_flag=True, help="Write no job directories (for very large demos).")
+def demo(path: str, n_jobs: int, seed: int, days: float, force: bool, events: bool, job_dirs_root: str | None,
+         no_job_dirs: bool) -> None:
     """Write a realistic, reproducible demo history to PATH (default demo.sqlite).
 
     The file holds jobman's tables, worker and engine tables linked as jobman
@@ -26,8 +32,11 @@ def demo(path: str, n_jobs: int, seed: int, days: float, force: bool, events: bo
     """
     from ..demo import make_history
 
+    if no_job_dirs and job_dirs_root:
+        raise UsageProblem("--job-dirs and --no-job-dirs exclude each other")
+    job_dirs = False if no_job_dirs else (job_dirs_root or _JOB_DIRS)
     summary = make_history(path, n_jobs=n_jobs, seed=seed, days=days, overwrite=force, progress=None,
-                           events=events)
+                           events=events, job_dirs=job_dirs)
     click.echo(f"wrote {summary['path']}: {summary['jobs']:,} jobman jobs (seed {summary['seed']}) "
                f"in {summary['seconds']:.1f} s")
     click.echo(f"created {summary['first_created']} .. modified {summary['last_modified']}")
