@@ -296,7 +296,7 @@ def test_query_other_tables(cli, cli_demo):
     result = cli("query", cli_demo, "_worker_gpu_w_job", "-w", "is_batch=1", "-n", 1, "--json")
     assert result.exit_code == 0, result.stderr
     (batch,) = json.loads(result.stdout)
-    assert batch["batch_meta"]["subjobs"]
+    assert batch["batch_meta"]["subjob_keys"]
     kvps = cli("query", cli_demo, "kvp", "--json")
     assert "source_cursors" in {k["key"] for k in json.loads(kvps.stdout)}
 

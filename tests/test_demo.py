@@ -203,3 +203,28 @@ def test_tiny_histories(tmp_path, n_jobs):
     summary = make_history(tmp_path / "tiny.sqlite", n_jobs=n_jobs, seed=1)
     assert summary["tables"]["jobman_job"] == n_jobs
     assert set(summary["tables"]) == set(_dump(tmp_path / "tiny.sqlite"))
+
+
+def test_chunks_join_into_one_history(tmp_path, monkeypatch):
+    """Across chunk boundaries creation times stay sorted, keys unique, batches whole, events consistent."""
+    import jobman_nb.demo as demo
+
+    monkeypatch.setattr(demo, "_CHUNK", 250)
+    summary = make_history(tmp_path / "chunked.sqlite", n_jobs=2_000, seed=3, events=True)
+    conn = sqlite3.connect(summary["path"])
+    try:
+        created = [r[0] for r in conn.execute("SELECT created FROM jobman_job ORDER BY rowid")]
+        keys = {r[0] for r in conn.execute("SELECT key FROM jobman_job")}
+        last = dict(conn.execute("SELECT job_key, new_status FROM jobman_job_event ORDER BY key"))
+        status = dict(conn.execute("SELECT key, status FROM jobman_job"))
+        sub = conn.execute("SELECT count(*) FROM _worker_gpu_w_job w JOIN _worker_gpu_w_job b "
+                           "ON w.parent_batch_key = b.key AND b.is_batch = 1").fetchone()[0]
+        batched = conn.execute("SELECT count(*) FROM _worker_gpu_w_job WHERE parent_batch_key IS NOT NULL")
+        assert sub == batched.fetchone()[0] > 0
+    finally:
+        conn.close()
+    assert created == sorted(created) and len(keys) == 2_000
+    assert START < created[0] and created[-1] < START + 7 * 86_400
+    assert created[1_000] - created[0] > 2 * 86_400  # spread over the days, not piled per chunk
+    assert last == status
+    assert summary["statuses"] == dict(sorted(Counter(status.values()).items()))
