@@ -409,6 +409,18 @@ def test_export_matches_frame(cli, cli_demo, tmp_path, suffix):
     assert f"{N:,} records" in result.stderr
 
 
+def test_export_csv_and_query_csv_write_the_same_cells(cli, cli_demo, tmp_path):
+    out = tmp_path / "failed.csv"
+    where = ["-w", "status=FAILED", "-w", "job_spec.cfg.code=orca"]
+    assert cli("export", cli_demo, out, *where, "--chunksize", 7).exit_code == 0
+    exported = list(csv.reader(StringIO(out.read_text())))
+    queried = list(csv.reader(StringIO(cli("query", cli_demo, *where, "--csv").stdout)))
+    assert exported[0] == queried[0]
+    assert exported == queried
+    created = exported[0].index("created")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", exported[1][created])
+
+
 def test_export_parquet_one_schema_when_keys_appear_late(cli, file_dao, tmp_path):
     jobs = [{"key": f"k{i:02d}", "status": "PENDING", "job_spec": {"a": i, **({"late": "x"} if i >= 5 else {})},
              "errors": ["e"] if i % 3 == 0 else None} for i in range(8)]

@@ -179,7 +179,7 @@ def _plan(seen: pd.DataFrame, eligible: pd.DataFrame, others: pd.DataFrame, stat
     click.echo(f"{len(seen):,} job{'' if len(seen) == 1 else 's'} matched: {len(eligible):,} to requeue"
                + (f" ({_counts(eligible['status'])})" if len(eligible) else "")
                + (f", {len(others):,} skipped: status {_counts(others['status'])} is not in --from-status "
-                  f"{','.join(statuses)}" if len(others) else ""))
+                  f"{','.join(statuses)} (add it to requeue them)" if len(others) else ""))
     if len(eligible):
         from ..encode import frame_records
 
