@@ -19,6 +19,7 @@ from .dao import (
     SqliteDAO,
     WorkerSqliteDAO,
 )
+from .dao.query import Query
 from .errors import (
     ColumnClashError,
     CorruptRecordError,
@@ -34,6 +35,7 @@ from .errors import (
     UpdateError,
 )
 from .explore import JobDatabase, TableSet, open_db
+from .vocabulary import FINISHED
 
 __version__ = "0.1.0"
 
@@ -44,8 +46,8 @@ _LAZY = {
     "demo": None,
     "widgets": None,
     "timeline": None,
-    "lineage": "lineage",
-    "batch_jobs": "lineage",
+    "lineage": "job_lineage",
+    "batch_jobs": "job_lineage",
     "find_stale_jobs": "stale",
     "requeue": "stale",
     "default_stale_age": "stale",
@@ -82,6 +84,8 @@ __all__ = [
     "EngineSqliteDAO",
     "JOB_STATUSES",
     "STATUSES",
+    "FINISHED",
+    "Query",
     "open_db",
     "JobDatabase",
     "TableSet",

@@ -278,8 +278,8 @@ class JobDatabase:
         return df
 
     def lineage(self, query: dict[str, Any] | None = None) -> pd.DataFrame:
-        """Return :func:`jobman_nb.lineage.lineage` of this database."""
-        from .lineage import lineage
+        """Return :func:`jobman_nb.job_lineage.lineage` of this database."""
+        from .job_lineage import lineage
 
         return lineage(self, query)
 

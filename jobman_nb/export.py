@@ -162,10 +162,10 @@ def _add_partitions(frame: pd.DataFrame, partition_by: Sequence[str]) -> pd.Data
 
 
 def _with_lineage(frame: pd.DataFrame, db: JobDatabase) -> pd.DataFrame:
-    """Add the worker and engine side of each job (see :func:`jobman_nb.lineage.lineage`)."""
+    """Add the worker and engine side of each job (see :func:`jobman_nb.job_lineage.lineage`)."""
     import pandas as pd
 
-    from .lineage import lineage
+    from .job_lineage import lineage
 
     keys = frame["key"].dropna().tolist()
     parts = [lineage(db, {"filters": [{"field": "key", "op": "IN", "arg": keys[i:i + _LINEAGE_KEYS_PER_QUERY]}]})
@@ -323,7 +323,7 @@ def export_parquet(source: Any, out_dir: str | os.PathLike[str], *, query: dict[
     lineage : bool
         Add each job's worker and engine side (``worker.status``,
         ``engine.status``, their created/modified times, links; see
-        :func:`jobman_nb.lineage.lineage`), joined per chunk in SQLite.
+        :func:`jobman_nb.job_lineage.lineage`), joined per chunk in SQLite.
     names : list of str, optional
         Database names, one per path.
     overwrite : bool

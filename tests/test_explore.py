@@ -14,7 +14,7 @@ import pytest
 
 from jobman_nb import EngineSqliteDAO, JobmanSqliteDAO, ReadOnlyError, SchemaError, WorkerSqliteDAO
 from jobman_nb.explore import JobDatabase, open_db
-from jobman_nb.lineage import batch_jobs
+from jobman_nb.job_lineage import batch_jobs
 
 
 def _digest(path) -> tuple[str, int]:

@@ -7,7 +7,7 @@ import pytest
 
 from jobman_nb import EngineSqliteDAO, JobmanSqliteDAO, QueryError, WorkerSqliteDAO
 from jobman_nb.explore import open_db
-from jobman_nb.lineage import LINKS, batch_jobs, lineage
+from jobman_nb.job_lineage import LINKS, batch_jobs, lineage
 
 
 @pytest.fixture
