@@ -5,12 +5,13 @@ The frame of a query has one row per record, in query order, and these columns:
 - every selected field (``key`` first), in schema (or projection) order;
 - a JSON field holding objects is expanded, recursively, into dotted columns
   (``job_spec.dir``, ``job_spec.resources.cpus``, ...) placed after it; keys
-  missing from a row give missing values. The JSON field's own column stays
-  and holds the values that are not objects (lists stay Python lists,
-  scalars stay scalars); it is missing where the row held an object. The same
-  rule applies at every depth: a key that holds an object in some rows and a
-  scalar in others gives both ``a.b`` (the scalars) and ``a.b.<key>`` columns.
-  An empty object adds no column.
+  missing from a row give missing values. The JSON field's own column is
+  kept only when some row holds a value that is not an object: it holds those
+  values (lists stay Python lists, scalars stay scalars) and is missing where
+  the row held an object. The same rule applies at every depth: a key that
+  holds an object in some rows and a scalar in others gives both ``a.b`` (the
+  scalars) and ``a.b.<key>`` columns. An empty object adds no column; a field
+  that is NULL in every row keeps its (all-missing) column.
 
 Dtypes are chosen, not inferred by pandas, so they are the same under pandas
 2 and 3:
@@ -391,10 +392,23 @@ def _assemble(pairs: Iterable[tuple[Path, pd.Series]], start: int) -> tuple[pd.D
         name = ".".join(path)
         if _check_clash(paths, name, path):
             columns[name] = series
+    for name in _object_roots(columns, paths):
+        del columns[name], paths[name]
     order = _ordered(columns, paths, [paths.values()])
     frame = pd.DataFrame({n: columns[n] for n in order}, copy=False)
     frame.index = pd.RangeIndex(start, start + len(frame))
     return frame, paths
+
+
+def _object_roots(columns: Mapping[str, Any], paths: Paths) -> list[str]:
+    """Columns of JSON values that held only objects: all missing, with dotted columns beneath them.
+
+    Such a column says nothing its dotted columns do not, so it is left out; it stays
+    where some row held a value that is not an object (a scalar, a list).
+    """
+    parents = {path[:i] for path in paths.values() for i in range(1, len(path))}
+    return [name for name, path in paths.items()
+            if path in parents and name in columns and not columns[name].notna().any()]
 
 
 def _describe(path: Path) -> str:
@@ -559,6 +573,8 @@ def _concat(chunks: list[tuple[pd.DataFrame, Paths]]) -> pd.DataFrame:
     for name in target:
         columns[name] = pd.concat([p.pop(name) for p in pieces], ignore_index=True)
         columns[name].index = index
+    for name in _object_roots(columns, paths):  # all missing in every chunk, objects in some
+        del columns[name]
     return pd.DataFrame(columns, copy=False)
 
 
@@ -731,6 +747,12 @@ def _iter_chunks(table: str, select: _query.Select, kinds: Mapping[str, str], ba
             frame, paths = _chunk_frame(select.names, _rows_to_columns(rows, len(select.names)), kinds,
                                         parsed=False, expand_json=expand_json, table=table, start=start)
             frame = _set_status(frame, categories)
+            # a JSON field NULL throughout this chunk, objects in an earlier one: still no column of its own
+            known = {**paths, **{n: p for n, p in seen.items() if n not in paths}}
+            drop = [n for n in _object_roots(frame, known) if n in paths and n not in seen]
+            if drop:
+                frame = frame.drop(columns=drop)
+                paths = {n: p for n, p in paths.items() if n not in drop}
             groups = [list(seen.values()), list(paths.values())]
             for name, path in paths.items():
                 _check_clash(seen, name, path)
