@@ -8,14 +8,16 @@ rows) and returns a new DataFrame; the ``plot_*`` helpers draw the same numbers
 with pandas plotting and return the matplotlib Axes.
 
 :func:`status_counts`, :func:`failure_rate`, :func:`duration_quantiles` and
-:func:`throughput` also take a dask DataFrame (e.g. ``dask.dataframe.read_parquet``
-of an :func:`~jobman_nb.export.export_parquet` dataset) and give the same
-table as on the pandas frame of the same rows: the counts are computed per
-partition (only the needed columns are read) on dask's current scheduler
-(local, or a ``distributed`` cluster) and added up; exact duration quantiles
-gather the finished jobs' group, status and time columns. On dask, *freq* of
-:func:`throughput` must give periods independent of the first timestamp
-(``'h'``, ``'D'``, ``'W'``, ``'MS'``; not ``'2D'``).
+:func:`throughput` also take, beyond memory, a dask DataFrame
+(:func:`~jobman_nb.export.read_dask` of an :func:`~jobman_nb.export.export_parquet`
+dataset) or a DuckDB relation (:func:`~jobman_nb.export.read_duckdb`), and give
+the same table as on the pandas frame of the same rows. The jobs are counted
+where they are (:mod:`jobman_nb._scale`): by dask's own groupby on its current
+scheduler (local, or a ``distributed`` cluster), or by SQL inside DuckDB;
+duration quantiles are exact (DuckDB's ``quantile_cont``; on dask the finished
+jobs' group, status and time columns are gathered). Any *freq* of
+:func:`throughput` gives the pandas periods, ``'2D'`` and ``'7h'`` included
+(anchored on midnight of the first finished job's day, as pandas does).
 
 A job is *finished* when its status is COMPLETED or FAILED; its duration is
 ``modified - created`` (jobman records no start time, so this includes the
@@ -27,8 +29,10 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
+from . import _scale
 from .causes import normalize_error
 from .vocabulary import FINISHED, status_color, status_order
 
@@ -67,9 +71,10 @@ def by_columns(df: pd.DataFrame, by: By) -> list[Hashable]:
     if by is None:
         return []
     cols = [by] if isinstance(by, str) or not isinstance(by, Sequence) else list(by)
-    missing = [c for c in cols if c not in df.columns]
+    present = _scale.columns(df)
+    missing = [c for c in cols if c not in present]
     if missing:
-        raise KeyError(f"no column {missing[0]!r} in the frame; columns are: {', '.join(map(str, df.columns))}")
+        raise KeyError(f"no column {missing[0]!r} in the frame; columns are: {', '.join(map(str, present))}")
     return cols
 
 
@@ -77,17 +82,15 @@ _by_list = by_columns  # the name this module's functions use
 
 
 def _require(df: pd.DataFrame, *cols: str) -> None:
-    if not isinstance(df, pd.DataFrame) and not _is_dask(df):
-        raise TypeError(f"expected a job DataFrame (pandas or dask), got {type(df).__name__}")
-    missing = [c for c in cols if c not in df.columns]
+    if not isinstance(df, pd.DataFrame) and not _is_dask(df) and not _scale.is_duckdb(df):
+        raise TypeError(f"expected a job DataFrame (pandas or dask) or a DuckDB relation, got {type(df).__name__}")
+    missing = [c for c in cols if c not in _scale.columns(df)]
     if missing:
         raise KeyError(f"the frame has no {', '.join(map(repr, missing))} column; a job frame from "
                        "query_jobs_df() has key, status, created and modified")
 
 
-def _is_dask(df: Any) -> bool:
-    """Whether *df* is a dask DataFrame (checked without importing dask)."""
-    return type(df).__module__.partition(".")[0] == "dask" and hasattr(df, "to_delayed")
+_is_dask = _scale.is_dask
 
 
 def _per_partition(ddf: Any, columns: Sequence[Hashable], fn: Any) -> list[pd.DataFrame]:
@@ -102,13 +105,6 @@ def _per_partition(ddf: Any, columns: Sequence[Hashable], fn: Any) -> list[pd.Da
     parts = ddf[list(dict.fromkeys(columns))].to_delayed()
     results = dask.compute(*[dask.delayed(fn)(p) for p in parts])
     return [r for r in results if r is not None and len(r)]
-
-
-def _sum_tables(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    """Add up count tables computed per partition (same kind of index, columns may differ)."""
-    table = pd.concat(parts).fillna(0)
-    levels = list(range(table.index.nlevels))
-    return table.groupby(level=levels, dropna=False, sort=True, observed=True).sum().astype("int64")
 
 
 def _status(df: pd.DataFrame) -> pd.Series:
@@ -126,19 +122,41 @@ def _groupable(df: pd.DataFrame, cols: list[Hashable]) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index)
 
 
-def _status_table(df: pd.DataFrame, cols: list[Hashable]) -> pd.DataFrame:
-    """Counts per (group, status), one column per status present."""
+def _status_keys(df: pd.DataFrame, cols: list[Hashable]) -> pd.DataFrame:
+    """The grouping columns and the status (text) of *df*."""
+    return _groupable(df, cols).assign(status=_status(df))
+
+
+def _counts(df: Any, cols: list[Hashable], *, statuses: Sequence[str] | None = None, freq: str | None = None,
+            with_status: bool = True) -> pd.DataFrame:
+    """Jobs per group of a dask frame or a DuckDB relation, counted where the data is (long form)."""
+    if _scale.is_duckdb(df):
+        return _scale.duckdb_counts(df, cols, statuses=statuses, freq=freq)
+    return _scale.dask_counts(df, _status_keys if with_status else _groupable, cols, statuses=statuses, freq=freq)
+
+
+def _sizes(keys: pd.DataFrame, by: list[Any], weights: pd.Series | None, *, dropna: bool = False) -> pd.Series:
+    """Rows per group of *keys* (``groupby(by).size()``), or the sum of *weights* (counts already made)."""
+    if weights is None:
+        return keys.groupby(by, dropna=dropna, observed=True, sort=True).size()
+    weighted = keys.assign(_jobman_nb_n=weights.to_numpy("int64"))
+    return weighted.groupby(by, dropna=dropna, observed=True, sort=True)["_jobman_nb_n"].sum().rename(None)
+
+
+def _status_table(df: pd.DataFrame, cols: list[Hashable], weights: pd.Series | None = None) -> pd.DataFrame:
+    """Counts per (group, status), one column per status present (*weights*: rows that are counts)."""
     status = _status(df)
     if cols:
         # groupby + unstack rather than crosstab: crosstab(dropna=False) of pandas 2 fails on
         # categorical keys with missing values ("cannot reindex on an axis with duplicate labels")
         keys = _groupable(df, cols).assign(status=status)
-        counts = keys.groupby([*cols, "status"], dropna=False, observed=True, sort=True).size()
-        table = counts.unstack("status", fill_value=0)
+        table = _sizes(keys, [*cols, "status"], weights).unstack("status", fill_value=0)
         if not len(table.columns):  # no rows: unstack keeps no status level
             table = pd.DataFrame(index=table.index)
         return table
-    table = status.rename("status").value_counts().to_frame().T
+    counts = status.rename("status").value_counts() if weights is None else weights.groupby(status.rename(
+        "status")).sum()
+    table = counts.to_frame().T
     table.index = pd.Index(["all"])
     return table
 
@@ -164,9 +182,9 @@ def status_counts(df: pd.DataFrame, by: By = None, *, normalize: bool = False) -
     """
     _require(df, "status")
     cols = _by_list(df, by)
-    if _is_dask(df):
-        parts = _per_partition(df, [*cols, "status"], lambda p: _status_table(p, cols))
-        table = _sum_tables(parts) if parts else _status_table(df._meta, cols)
+    if _is_dask(df) or _scale.is_duckdb(df):
+        counts = _counts(df, cols)
+        table = _status_table(counts, cols, counts[_scale.COUNT])
     else:
         table = _status_table(df, cols)
     present = {c for c in table.columns if not pd.isna(c)}
@@ -225,12 +243,16 @@ def duration_quantiles(df: pd.DataFrame, by: By = None, *, q: Sequence[float] = 
     for x in q:
         if not 0 <= x <= 1:
             raise ValueError(f"quantiles must be in [0, 1], got {x!r}")
+    names = [f"{x * 100:g}%" for x in q]
+    if _scale.is_duckdb(df):
+        _require(df, "status", "created", "modified")
+        return _duration_table(_scale.duckdb_durations(df, _by_list(df, by), statuses, q), _by_list(df, by),
+                               names, round_to)
     if _is_dask(df):
         # Exact quantiles need every duration: the finished jobs' few columns are gathered, then pandas.
         df = _gather_finished(df, _by_list(df, by), statuses)
     d = durations(df, statuses=statuses)
     cols = _by_list(d, by)
-    names = [f"{x * 100:g}%" for x in q]
 
     def stats(s: pd.Series) -> pd.Series:
         values = [s.count(), s.mean(), s.min(), *(s.quantile(x) for x in q), s.max()]
@@ -249,6 +271,21 @@ def duration_quantiles(df: pd.DataFrame, by: By = None, *, q: Sequence[float] = 
     return out.sort_values("count", ascending=False, kind="stable") if cols else out
 
 
+def _duration_table(stats: pd.DataFrame, cols: list[Hashable], names: list[str],
+                    round_to: str | None) -> pd.DataFrame:
+    """The duration table from statistics in nanoseconds computed elsewhere (one row per group)."""
+    out = stats.set_index(cols).sort_index(na_position="last") if cols else stats.set_axis(["all"])
+    out.columns = ["count", "mean", "min", *names, "max"]
+    out["count"] = out["count"].astype("int64")
+    for c in out.columns.drop("count"):
+        # pandas truncates an interpolated quantile (float nanoseconds) to whole nanoseconds
+        ns = pd.to_numeric(out[c]).astype("float64")
+        out[c] = pd.to_timedelta(np.trunc(ns.to_numpy()), unit="ns") if len(ns) else pd.to_timedelta(ns)
+        if round_to is not None:
+            out[c] = out[c].dt.round(round_to)
+    return out.sort_values("count", ascending=False, kind="stable") if cols else out
+
+
 def _gather_finished(ddf: Any, cols: list[Hashable], statuses: Sequence[str]) -> pd.DataFrame:
     """The finished jobs of a dask frame as one pandas frame of the columns a duration table needs."""
     from .frames import concat_frames
@@ -258,13 +295,13 @@ def _gather_finished(ddf: Any, cols: list[Hashable], statuses: Sequence[str]) ->
     return concat_frames(parts) if parts else ddf._meta[list(dict.fromkeys(columns))]
 
 
-def _throughput_table(d: pd.DataFrame, freq: str, cols: list[Hashable]) -> pd.DataFrame | None:
+def _throughput_table(d: pd.DataFrame, freq: str, cols: list[Hashable],
+                      weights: pd.Series | None = None) -> pd.DataFrame | None:
     """Finished jobs per (period, value of cols[0]), periods with jobs only; None without jobs."""
     if d.empty:
         return None
-    keys = _groupable(d, cols)
-    return (d.groupby([pd.Grouper(key="modified", freq=freq), keys[cols[0]]], observed=True)
-            .size().unstack(fill_value=0))
+    keys = _groupable(d, cols).assign(modified=d["modified"])
+    return _sizes(keys, [pd.Grouper(key="modified", freq=freq), cols[0]], weights, dropna=True).unstack(fill_value=0)
 
 
 def throughput(df: pd.DataFrame, freq: str = "D", *, by: str = "status",
@@ -289,10 +326,10 @@ def throughput(df: pd.DataFrame, freq: str = "D", *, by: str = "status",
         without jobs are present with 0.
     """
     cols = _by_list(df, by)
-    if _is_dask(df):
-        parts = _per_partition(df, [*cols, "status", "created", "modified"],
-                               lambda p: _throughput_table(durations(p, statuses=statuses), freq, cols))
-        table = _sum_tables(parts) if parts else None
+    if _is_dask(df) or _scale.is_duckdb(df):
+        _require(df, "status", "modified")
+        counts = _counts(df, cols, statuses=statuses, freq=freq, with_status=False)
+        table = _throughput_table(counts, freq, cols, counts[_scale.COUNT])
     else:
         table = _throughput_table(durations(df, statuses=statuses), freq, cols)
     if table is None:
@@ -305,12 +342,13 @@ def throughput(df: pd.DataFrame, freq: str = "D", *, by: str = "status",
     return table
 
 
-def _failure_table(d: pd.DataFrame, cols: list[Hashable]) -> pd.DataFrame:
-    """Failed and completed jobs per group of finished jobs *d*."""
+def _failure_table(d: pd.DataFrame, cols: list[Hashable], weights: pd.Series | None = None) -> pd.DataFrame:
+    """Failed and completed jobs per group of finished jobs *d* (*weights*: rows that are counts)."""
     keys = _groupable(d, cols)
     status = _status(d)
-    g = pd.DataFrame({"failed": (status == "FAILED").astype("int64"),
-                      "completed": (status == "COMPLETED").astype("int64")}, index=d.index)
+    w = 1 if weights is None else weights.to_numpy("int64")
+    g = pd.DataFrame({"failed": (status == "FAILED").astype("int64") * w,
+                      "completed": (status == "COMPLETED").astype("int64") * w}, index=d.index)
     return g.groupby([keys[c] for c in cols], dropna=False, observed=True).sum()
 
 
@@ -332,10 +370,9 @@ def failure_rate(df: pd.DataFrame, by: By) -> pd.DataFrame:
     cols = _by_list(df, by)
     if not cols:
         raise ValueError("failure_rate needs a column to group by, e.g. 'worker_key'")
-    if _is_dask(df):
-        parts = _per_partition(df, [*cols, "status", "created", "modified"],
-                               lambda p: _failure_table(durations(p), cols))
-        out = _sum_tables(parts) if parts else _failure_table(durations(df._meta), cols)
+    if _is_dask(df) or _scale.is_duckdb(df):
+        counts = _counts(df, cols, statuses=FINISHED)
+        out = _failure_table(counts, cols, counts[_scale.COUNT])
     else:
         out = _failure_table(durations(df), cols)
     out.insert(0, "finished", out["failed"] + out["completed"])

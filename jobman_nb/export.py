@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["export_parquet", "export_file", "read_dask", "DEFAULT_CHUNKSIZE", "TIME_PARTITIONS"]
+__all__ = ["export_parquet", "export_file", "read_dask", "read_duckdb", "DEFAULT_CHUNKSIZE", "TIME_PARTITIONS"]
 
 #: Jobs read, converted and written at a time.
 DEFAULT_CHUNKSIZE = 50_000
@@ -545,3 +545,44 @@ def read_dask(out_dir: str | os.PathLike[str], **kwargs: Any) -> Any:
     strings = {c: STRING_DTYPE for c, t in ddf.dtypes.items()
                if isinstance(t, pd.StringDtype) and t != STRING_DTYPE}
     return ddf.astype(strings) if strings else ddf
+
+
+def read_duckdb(out_dir: str | os.PathLike[str], *, connection: Any = None) -> Any:
+    """Open an exported dataset as a DuckDB relation (lazy; queries run inside DuckDB).
+
+    :func:`~jobman_nb.analytics.status_counts`, :func:`~jobman_nb.analytics.failure_rate`,
+    :func:`~jobman_nb.analytics.duration_quantiles` and :func:`~jobman_nb.analytics.throughput`
+    accept the relation and run as SQL in DuckDB, giving the answers they give on
+    the pandas frame of the same jobs; only the small result comes back. Any other
+    SQL works too (``rel.query("jobs", "SELECT ... FROM jobs")``, ``rel.filter(...)``).
+
+    Parameters
+    ----------
+    out_dir : path
+        The dataset directory written by :func:`export_parquet`.
+    connection : duckdb.DuckDBPyConnection, optional
+        The connection to read on (default: DuckDB's default connection).
+
+    Returns
+    -------
+    duckdb.DuckDBPyRelation
+        One row per job; the partition columns (``db``, ``month``, ...) as text.
+
+    Raises
+    ------
+    ImportError
+        If duckdb is not installed (the ``scale`` extra).
+    FileNotFoundError
+        If *out_dir* holds no Parquet files.
+    """
+    try:
+        import duckdb
+    except ImportError as exc:
+        raise ImportError("reading the dataset with DuckDB needs the 'scale' extra: "
+                          "pip install 'jobman_nb[scale]'") from exc
+    root = Path(out_dir)
+    if not root.is_dir() or next(root.rglob("*.parquet"), None) is None:
+        raise FileNotFoundError(f"no exported dataset (Parquet files) under {os.fspath(out_dir)!r}")
+    con = connection if connection is not None else duckdb.default_connection()
+    return con.sql("SELECT * FROM read_parquet(?, hive_partitioning = true, hive_types_autocast = false)",
+                   params=[os.fspath(root / "**" / "*.parquet")])

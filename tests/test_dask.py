@@ -83,3 +83,18 @@ def test_read_dask_without_dask_names_the_extra(dataset, monkeypatch):
     monkeypatch.setitem(sys.modules, "dask.dataframe", None)  # as if dask were not installed
     with pytest.raises(ImportError, match=r"jobman_nb\[scale\]"):
         read_dask(dataset)
+
+
+@pytest.mark.parametrize("freq", ["2D", "7h", "36h", "W", "MS"])
+def test_throughput_of_any_frequency_counts_every_job(frames, freq):
+    # periods anchored on the first job's day ('2D', '7h') are the pandas ones, not one set per partition
+    pdf, ddf = frames
+    got, want = an.throughput(ddf, freq), an.throughput(pdf, freq)
+    pd.testing.assert_frame_equal(got, want)
+    assert got.to_numpy().sum() == an.status_counts(pdf)[["COMPLETED", "FAILED"]].to_numpy().sum()
+
+
+def test_a_frequency_that_is_not_one_is_refused(frames):
+    _, ddf = frames
+    with pytest.raises(ValueError, match="not a pandas frequency"):
+        an.throughput(ddf, "fortnightly")
