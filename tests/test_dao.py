@@ -267,6 +267,29 @@ def test_claim_jobs_is_ordered_limited_and_marks_claimed(any_dao):
     assert len(any_dao.get_jobs_for_status("CLAIMED")) == 10
 
 
+@pytest.mark.parametrize("order_by", [
+    {"field": "job_spec.v"},  # numbers, text, NULL and a missing key, in SQLite's order
+    {"field": "job_spec.v", "direction": "DESC"},
+    [{"field": "worker_key", "direction": "DESC"}, {"field": "key"}],
+    {"field": "status"},  # values the claim changes: the rows are chosen before the update
+    [{"field": "modified", "direction": "DESC"}, {"field": "key", "direction": "DESC"}],
+])
+@pytest.mark.parametrize("returning", [True, False], ids=["RETURNING", "sqlite<3.35"])
+def test_claim_jobs_returns_the_rows_in_query_order(any_dao, order_by, returning, monkeypatch):
+    from jobman_nb.dao import jobs_dao_mixin
+
+    monkeypatch.setattr(jobs_dao_mixin, "_RETURNING", returning)  # the path without UPDATE ... RETURNING too
+    values = [3, "b", None, 1.5, "a", -2, 10**12, "é", "B", 2]
+    any_dao.save_jobs([{"key": f"k{i}", "status": ["PENDING", "FAILED"][i % 2], "worker_key": f"w{i % 3}",
+                        "job_spec": {"v": v} if i != 7 else {}, "modified": float(100 - i)}
+                       for i, v in enumerate(values)], auto_update=False)
+    query = {"limit": 6, **({"order_by": order_by} if order_by else {})}
+    expected = [j["key"] for j in any_dao.query_jobs({**query, "fields": ["key"]})]
+    claimed = any_dao.claim_jobs(query)
+    assert [j["key"] for j in claimed] == expected
+    assert {j["key"] for j in any_dao.get_jobs_for_status("CLAIMED")} == set(expected)
+
+
 def test_claim_jobs_with_projection(any_dao):
     any_dao.save_jobs([{"key": "a", "status": "PENDING", "job_spec": {"x": 1}}])
     assert any_dao.claim_jobs({"fields": ["key", "status", "job_spec.x"]}) == [

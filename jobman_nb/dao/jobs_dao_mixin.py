@@ -95,27 +95,45 @@ class JobsDaoMixin:
         orm = self._get_orm("job")
         self._check_writable()
         query = _query.check_query(query)
-        select = _query.compile_select(query, orm.table, orm.columns, rowid=True)
+        select = _query.compile_select(query, orm.table, orm.columns, rowid=True)  # validates, before any SQL
+        order = _order_terms(query.get("order_by"), orm.columns)
+        fields = query.get("fields")
+        target = {k: v for k, v in query.items() if k != "fields"}
+        changed = {"status", *(n for n, info in orm.fields.items() if info.get("auto_update") is not None)}
         with self.transaction() as conn:
-            # stamped once the write lock is held, so claims are ordered like their 'modified'
-            sql, params = orm.compile_update({"status": JOB_STATUSES.CLAIMED}, {})
-            rowids = [r[0] for r in conn.execute(select.sql, select.params)]
-            if not rowids:
-                return []
-            in_rowids = "rowid IN (SELECT value FROM json_each(?))"
-            try:
-                conn.execute(f"{sql} WHERE {in_rowids}", [*params, _query.dumps(rowids)])
-            except sqlite3.Error as exc:
-                raise UpdateError(f"claim_jobs: cannot update {orm.table}: {exc}") from exc
-            fields = query.get("fields")
             read = _query.compile_select({"fields": fields} if fields else {}, orm.table, orm.columns,
                                          orm.present_columns(conn))
+            # stamped once the write lock is held, so claims are ordered like their 'modified'
+            sql, params = orm.compile_update({"status": JOB_STATUSES.CLAIMED}, target)
+            returning = f" RETURNING rowid, {read.columns_sql}"
             cur = conn.cursor()
             cur.row_factory = None
-            rows = cur.execute(f"SELECT rowid, {read.columns_sql} FROM {_query.quote_identifier(orm.table)} "
-                               f"WHERE {in_rowids}", [*read.columns_params, _query.dumps(rowids)]).fetchall()
-        order = {rowid: i for i, rowid in enumerate(rowids)}
-        rows.sort(key=lambda r: order[r[0]])
+            try:
+                if _RETURNING and not any(t.column in changed for t, _ in order):
+                    # One statement: the UPDATE returns the rows, with the values they are ordered by.
+                    extra = "".join(f", {t.sql}" for t, _ in order)
+                    rows = cur.execute(sql + returning + extra, [*params, *read.columns_params,
+                                                                 *(p for t, _ in order for p in t.params)]).fetchall()
+                    rows = _sorted_like_sqlite(rows, [(len(read.names) + 1 + i, desc)
+                                                      for i, (_, desc) in enumerate(order)])
+                    return orm.decode_rows([r[1:len(read.names) + 1] for r in rows], read)
+                # Ordered by a value the claim changes (or SQLite < 3.35): choose the rows first.
+                rowids = [r[0] for r in cur.execute(select.sql, select.params)]
+                if not rowids:
+                    return []
+                sql, params = orm.compile_update({"status": JOB_STATUSES.CLAIMED}, {})
+                in_rowids = "rowid IN (SELECT value FROM json_each(?))"
+                if _RETURNING:
+                    rows = cur.execute(f"{sql} WHERE {in_rowids}{returning}",
+                                       [*params, _query.dumps(rowids), *read.columns_params]).fetchall()
+                else:
+                    cur.execute(f"{sql} WHERE {in_rowids}", [*params, _query.dumps(rowids)])
+                    rows = cur.execute(f"SELECT rowid, {read.columns_sql} FROM {_query.quote_identifier(orm.table)} "
+                                       f"WHERE {in_rowids}", [*read.columns_params, _query.dumps(rowids)]).fetchall()
+            except sqlite3.Error as exc:
+                raise UpdateError(f"claim_jobs: cannot update {orm.table}: {exc}") from exc
+        position = {rowid: i for i, rowid in enumerate(rowids)}
+        rows.sort(key=lambda r: position[r[0]])
         return orm.decode_rows([r[1:] for r in rows], read)
 
     def query_jobs_df(self, query: Query | None = None, *, expand_json: bool = True) -> pd.DataFrame:
@@ -159,3 +177,38 @@ class PrefixedJobsDAO(JobsDaoMixin, SqliteDAO):
                  **kwargs: Any) -> None:
         fields = {**self.JobSchema.get_field_infos(), **(extra_job_fields or {})}
         super().__init__(orm_specs=[{"name": "job", "fields": fields}], table_prefix=table_prefix, **kwargs)
+
+
+#: ``UPDATE ... RETURNING`` (SQLite 3.35+): a claim is one statement.
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+
+def _order_terms(order_by: Any, columns: Mapping[str, str]) -> list[tuple[_query.FieldRef, bool]]:
+    """The (field, descending) terms of a query's order_by (already validated)."""
+    if order_by is None:
+        return []
+    items = [order_by] if isinstance(order_by, Mapping) else order_by
+    return [(_query.field_sql(item["field"], columns), str(item.get("direction", "ASC")).upper() == "DESC")
+            for item in items]
+
+
+def _sqlite_key(value: Any) -> tuple[int, Any]:
+    """Sort key giving SQLite's order of values: NULL, numbers, text (BINARY), blobs."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, (int, float)):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)  # code point order is UTF-8 byte order
+    return (3, bytes(value))
+
+
+def _sorted_like_sqlite(rows: list[tuple], terms: Sequence[tuple[int, bool]]) -> list[tuple]:
+    """*rows* (rowid first) in the order of ORDER BY *terms* (column index, descending), ties by rowid.
+
+    ``UPDATE ... RETURNING`` returns rows in no promised order; the claim returns them in query order.
+    """
+    rows = sorted(rows, key=lambda r: r[0])
+    for index, descending in reversed(terms):  # stable sorts, last key first
+        rows.sort(key=lambda r: _sqlite_key(r[index]), reverse=descending)
+    return rows
