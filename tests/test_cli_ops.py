@@ -205,4 +205,4 @@ def test_watch_prints_a_line_per_change(cli, cli_demo_copy):
     header, row = result.stdout.splitlines()
     assert header.split()[0] == "UTC" and header.split()[-2:] == ["total", "done/h"]
     assert row.split()[-2] == "1,500"
-    assert len(header) <= 100
+    assert len(header) == len(row) <= 100

@@ -326,10 +326,11 @@ def watch(path: str, every: float, ticks: int | None) -> None:
                 if snap is None:
                     continue
                 statuses = status_order(snap.counts, every=False)
+                names = ["UTC", *statuses, "total", "done/h"]
                 if statuses != columns:  # the header again when a status appears
                     columns = statuses
-                    click.echo(_watch_line(["UTC", *statuses, "total", "done/h"]))
-                click.echo(_watch_line([
+                    click.echo(_watch_line(names, names))
+                click.echo(_watch_line(names, [
                     datetime.fromtimestamp(snap.time, timezone.utc).strftime("%H:%M:%S"),
                     *(f"{snap.counts.get(s, 0):,}" for s in statuses),
                     f"{sum(snap.counts.values()):,}", f"{snap.finished_last_hour:,}"]))
@@ -337,6 +338,7 @@ def watch(path: str, every: float, ticks: int | None) -> None:
             click.echo("", err=True)
 
 
-def _watch_line(cells: Sequence[str]) -> str:
-    """Time, then numbers right-aligned in columns of 9 (10 for COMPLETED): 7 statuses fit 100 columns."""
-    return "  ".join([cells[0].ljust(8)] + [c.rjust(max(9, len(c))) for c in cells[1:]])
+def _watch_line(names: Sequence[str], cells: Sequence[str]) -> str:
+    """The time, then numbers right-aligned under their names: 7 statuses fit 100 columns up to 9,999,999 jobs."""
+    return "  ".join([cells[0].ljust(8)] + [c.rjust(max(9 if n == "total" else 7, len(n)))
+                                            for n, c in zip(names[1:], cells[1:], strict=True)])
