@@ -17,7 +17,7 @@ PACKAGE = Path(jobman_nb.__file__).parent
 LAYERS = [
     {"jobman_nb.errors", "jobman_nb.vocabulary", "jobman_nb.pathmap", "jobman_nb.encode", "jobman_nb.causes"},
     {"jobman_nb.dao"},  # every jobman_nb.dao.* module
-    {"jobman_nb.frames", "jobman_nb._where", "jobman_nb.tables"},
+    {"jobman_nb.frames", "jobman_nb._where", "jobman_nb.tables", "jobman_nb._scale"},
     {"jobman_nb.explore", "jobman_nb.stale", "jobman_nb.job_lineage", "jobman_nb.jobdirs"},
     {"jobman_nb.multi", "jobman_nb.analytics"},
     {"jobman_nb.timeline", "jobman_nb.export"},
