@@ -469,7 +469,7 @@ def last_error_line(errors: Any) -> str | None:
     of them (one per attempt; the last is used), or dicts with a
     ``'traceback'``, ``'error'`` or ``'message'`` entry.
     """
-    if errors is None or (isinstance(errors, float) and errors != errors):
+    if errors is None or errors is pd.NA or (isinstance(errors, float) and errors != errors):
         return None
     if isinstance(errors, (list, tuple)):
         if not errors:
@@ -520,6 +520,8 @@ def recurring_errors(df: pd.DataFrame, *, column: str = "errors", examples: int 
     })
     out.insert(1, "share", out["count"] / max(int(has.sum()), 1))
     out = out.sort_values("count", ascending=False, kind="stable").reset_index()
+    # plain Python lists (pandas may infer an arrow list dtype from string keys, whose cells are arrays)
+    out["example_keys"] = pd.Series([list(v) for v in out["example_keys"]], index=out.index, dtype=object)
     return out
 
 

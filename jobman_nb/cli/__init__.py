@@ -11,7 +11,7 @@ The group and its shared helpers live in :mod:`._app`, output formats in
 
 from __future__ import annotations
 
-from . import _demo, _ops, _read  # noqa: F401  (importing registers the commands)
+from . import _demo, _jobdirs, _ops, _read  # noqa: F401  (importing registers the commands)
 from ._app import main
 
 __all__ = ["main"]
