@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,17 +36,61 @@ from .pathmap import PathMap, PathMapLike, as_path_map
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["JobDatabase", "TableSet", "open_db", "ROLES"]
+__all__ = ["JobDatabase", "TableSet", "TableKind", "TABLE_KINDS", "kind_of_prefix", "open_db", "ROLES"]
 
-#: Roles of table sets, in listing order.
-ROLES = ("jobman", "worker", "engine", "other")
-
-_WORKER_PREFIX = re.compile(r"_worker_(?P<key>.+)_\Z")
-_ENGINE_PREFIX = re.compile(r"engine_(?P<key>.+)_\Z")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_DAO_CLASSES: dict[str, type[SqliteDAO]] = {
-    "jobman": JobmanSqliteDAO, "worker": WorkerSqliteDAO, "engine": EngineSqliteDAO,
-}
+# Table prefixes and field names a DAO can use (the ORM's rules); other tables and columns are listed, not read.
+_DAO_PREFIX = re.compile(r"[A-Za-z0-9_]*\Z")
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass(frozen=True)
+class TableKind:
+    """One kind of jobman table pair: the registry entry that discovery, lineage and the demo read.
+
+    Attributes
+    ----------
+    role : str
+        ``'jobman'``, ``'worker'``, ``'engine'`` or ``'other'``.
+    pattern : re.Pattern
+        Matches the table prefix; its ``key`` group (if any) is the worker's or engine's key.
+    template : str
+        The prefix for a key (``'_worker_{key}_'``).
+    dao_class : type or None
+        The DAO class of the tables (None: chosen from the job table's columns).
+    attribute : str or None
+        Where an opened :class:`JobDatabase` holds the DAO: ``'jobman'`` (the DAO),
+        ``'workers'`` / ``'engines'`` (``{key: DAO}``); every DAO is also in ``daos``.
+    """
+
+    role: str
+    pattern: re.Pattern[str]
+    template: str
+    dao_class: type[SqliteDAO] | None
+    attribute: str | None
+
+    def prefix_for(self, key: str) -> str:
+        """The table prefix of this kind for *key* (``'_worker_cpu_w_'``)."""
+        return self.template.format(key=key)
+
+
+#: Every kind of table pair, in listing order; a prefix takes the first kind whose pattern matches.
+TABLE_KINDS: tuple[TableKind, ...] = (
+    TableKind("jobman", re.compile(r"jobman_\Z"), "jobman_", JobmanSqliteDAO, "jobman"),
+    TableKind("worker", re.compile(r"_worker_(?P<key>.+)_\Z"), "_worker_{key}_", WorkerSqliteDAO, "workers"),
+    TableKind("engine", re.compile(r"engine_(?P<key>.+)_\Z"), "engine_{key}_", EngineSqliteDAO, "engines"),
+    TableKind("other", re.compile(r"(?P<key>.*?)_?\Z"), "{key}_", None, None),
+)
+#: Roles of table sets, in listing order.
+ROLES: tuple[str, ...] = tuple(k.role for k in TABLE_KINDS)
+
+
+def kind_of_prefix(prefix: str) -> tuple[TableKind, str]:
+    """The :class:`TableKind` of a table prefix and the key it names (``'jobman'`` for jobman's own)."""
+    for kind in TABLE_KINDS:
+        if m := kind.pattern.match(prefix):
+            return kind, m.groupdict().get("key") or kind.role
+    raise AssertionError("the 'other' kind matches every prefix")
 
 
 @dataclass(frozen=True)
@@ -75,6 +120,8 @@ class TableSet:
     kvp_table: str | None
     job_columns: dict[str, str] = field(default_factory=dict)
     extra_job_fields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Job columns no field name can spell (``a.b``, ``1abc``, non-ASCII): left out of the DAO and its frames.
+    left_out_columns: tuple[str, ...] = ()
 
     @property
     def tables(self) -> list[str]:
@@ -98,16 +145,6 @@ def _field_type(declared: str) -> str:
     return "NUMERIC"
 
 
-def _role_and_key(prefix: str) -> tuple[str, str]:
-    if prefix == "jobman_":
-        return "jobman", "jobman"
-    if m := _WORKER_PREFIX.match(prefix):
-        return "worker", m["key"]
-    if m := _ENGINE_PREFIX.match(prefix):
-        return "engine", m["key"]
-    return "other", prefix[:-1] if prefix.endswith("_") else prefix
-
-
 def _columns(conn: sqlite3.Connection, table: str) -> dict[str, str]:
     return {r[1]: r[2] for r in conn.execute(f"PRAGMA table_info({quote_identifier(table)})")}
 
@@ -125,13 +162,14 @@ def _schema_fields(cls: type[SqliteDAO]) -> dict[str, Any]:
     return cls.JobSchema.get_field_infos()  # type: ignore[attr-defined]
 
 
-def discover(conn: sqlite3.Connection) -> tuple[list[TableSet], list[str]]:
+def discover(conn: sqlite3.Connection) -> tuple[list[TableSet], list[str], dict[str, str]]:
     """Group the tables of a database into DAO table sets.
 
     Returns
     -------
-    (list of TableSet, list of str)
-        The sets (in :data:`ROLES` order, then by key) and every other table.
+    (list of TableSet, list of str, dict)
+        The sets (in :data:`ROLES` order, then by key), every other table,
+        and ``{table: why it is not read}`` for job/kvp tables no DAO can read.
     """
     tables = [r[0] for r in conn.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
@@ -142,8 +180,10 @@ def discover(conn: sqlite3.Connection) -> tuple[list[TableSet], list[str]]:
                 prefixes.setdefault(name[: -len(ent)], {})[ent] = name
     sets: list[TableSet] = []
     used: set[str] = set()
+    unread: dict[str, str] = {}
     for prefix, found in prefixes.items():
-        role, key = _role_and_key(prefix)
+        kind, key = kind_of_prefix(prefix)
+        role = kind.role
         job_cols = _columns(conn, found["job"]) if "job" in found else {}
         kvp_cols = _columns(conn, found["kvp"]) if "kvp" in found else {}
         job_ok = {"key", "status"} <= set(job_cols)
@@ -151,14 +191,20 @@ def discover(conn: sqlite3.Connection) -> tuple[list[TableSet], list[str]]:
         # A known prefix needs one DAO-shaped table; any other prefix needs the pair.
         if not (job_ok and kvp_ok if role == "other" else job_ok or kvp_ok):
             continue
-        cls = _DAO_CLASSES.get(role) or _other_class(job_cols)
+        if not _DAO_PREFIX.match(prefix):
+            unread.update({t: f"prefix {prefix!r} is not a DAO table prefix (letters, digits, '_')"
+                           for t in found.values()})
+            continue
+        cls = kind.dao_class or _other_class(job_cols)
         schema = _schema_fields(cls)
-        extras = {c: {"type": _field_type(t)} for c, t in job_cols.items() if c not in schema} if job_ok else {}
+        extras = {c: {"type": _field_type(t)} for c, t in job_cols.items()
+                  if c not in schema and _FIELD_NAME.match(c)} if job_ok else {}
+        left_out = tuple(c for c in job_cols if c not in schema and not _FIELD_NAME.match(c)) if job_ok else ()
         sets.append(TableSet(prefix, role, key, found["job"] if job_ok else None,
-                             found["kvp"] if kvp_ok else None, job_cols if job_ok else {}, extras))
+                             found["kvp"] if kvp_ok else None, job_cols if job_ok else {}, extras, left_out))
         used.update(t for t, ok in ((found.get("job"), job_ok), (found.get("kvp"), kvp_ok)) if ok and t)
     sets.sort(key=lambda s: (ROLES.index(s.role), s.key))
-    return sets, [t for t in tables if t not in used]
+    return sets, [t for t in tables if t not in used], unread
 
 
 class JobDatabase:
@@ -181,12 +227,15 @@ class JobDatabase:
     """
 
     def __init__(self, path: Path, table_sets: list[TableSet], other_tables: list[str], *,
-                 read_only: bool = True, initialize: bool = False, path_map: PathMapLike = None) -> None:
+                 read_only: bool = True, initialize: bool = False, path_map: PathMapLike = None,
+                 unread: Mapping[str, str] | None = None) -> None:
         self.path = path
         self.read_only = read_only
         self.path_map: PathMap = as_path_map(path_map)
         self.table_sets = table_sets
         self.other_tables = other_tables
+        #: ``{table: why}`` for job/kvp tables that no DAO can read (listed by :meth:`listing`).
+        self.unread: dict[str, str] = dict(unread or {})
         self._connection: sqlite3.Connection | None = None
         self.daos: dict[str, SqliteDAO] = {}
         self.workers: dict[str, WorkerSqliteDAO] = {}
@@ -195,18 +244,17 @@ class JobDatabase:
         for ts in table_sets:
             dao = self._make_dao(ts, initialize)
             self.daos[ts.prefix] = dao
-            if ts.role == "jobman":
+            attribute = kind_of_prefix(ts.prefix)[0].attribute
+            if attribute == "jobman":
                 self._jobman = dao  # type: ignore[assignment]
-            elif ts.role == "worker":
-                self.workers[ts.key] = dao  # type: ignore[assignment]
-            elif ts.role == "engine":
-                self.engines[ts.key] = dao  # type: ignore[assignment]
+            elif attribute is not None:
+                getattr(self, attribute)[ts.key] = dao
 
     def _make_dao(self, ts: TableSet, initialize: bool) -> SqliteDAO:
         common: dict[str, Any] = {"db_uri": str(self.path), "read_only": self.read_only,
                                   "initialize": initialize and not self.read_only,
                                   "include_kvp_orm": ts.kvp_table is not None}
-        cls = _DAO_CLASSES.get(ts.role) or _other_class(ts.job_columns)
+        cls = kind_of_prefix(ts.prefix)[0].dao_class or _other_class(ts.job_columns)
         if cls is JobmanSqliteDAO:
             if ts.extra_job_fields or ts.prefix != "jobman_":
                 return _JobmanLikeDAO(ts.prefix, ts.extra_job_fields, **common)
@@ -266,9 +314,15 @@ class JobDatabase:
                 first = f"min({quote_identifier('created')})" if "created" in cols else "NULL"
                 last = f"max({quote_identifier('modified')})" if "modified" in cols else "NULL"
                 n, lo, hi = conn.execute(f"SELECT count(*), {first}, {last} FROM {q}").fetchone()
-                extras = ", ".join(ts.extra_job_fields) if table == ts.job_table else ""
+                extras = ", ".join([*ts.extra_job_fields, *(f"{c} (left out: not a field name)"
+                                                            for c in ts.left_out_columns)]) \
+                    if table == ts.job_table else ""
                 rows.append({"table": table, "role": ts.role, "key": ts.key, "rows": n, "columns": len(cols),
                              "extra_columns": extras, "first": lo, "last": hi})
+        for table, why in self.unread.items():  # what this file holds that jobman_nb does not read
+            n = conn.execute(f"SELECT count(*) FROM {quote_identifier(table)}").fetchone()[0]
+            rows.append({"table": table, "role": "not understood", "key": None, "rows": n,
+                         "columns": len(_columns(conn, table)), "extra_columns": why, "first": None, "last": None})
         df = pd.DataFrame(rows, columns=["table", "role", "key", "rows", "columns", "extra_columns", "first",
                                          "last"])
         for col in ("first", "last"):
@@ -385,7 +439,7 @@ def open_db(path: str | os.PathLike[str], read_only: bool = True, *, initialize:
                           f"not {_SQLITE_MAGIC[:15]!r})")
     conn = _connect(p, read_only=read_only)
     try:
-        sets, others = discover(conn)
+        sets, others, unread = discover(conn)
     except sqlite3.DatabaseError as exc:
         raise SchemaError(f"{p} cannot be read as an SQLite database: {exc}") from exc
     finally:
@@ -394,4 +448,10 @@ def open_db(path: str | os.PathLike[str], read_only: bool = True, *, initialize:
         found = ", ".join(others) if others else "no tables at all"
         raise SchemaError(f"{p} holds no jobman tables (no '<prefix>job'/'<prefix>kvp' tables such as "
                           f"jobman_job, _worker_<key>_job, engine_<key>_job); found: {found}")
-    return JobDatabase(p, sets, others, read_only=read_only, initialize=initialize, path_map=path_map)
+    for ts in sets:
+        if ts.left_out_columns:
+            warnings.warn(f"{p}: columns {', '.join(map(repr, ts.left_out_columns))} of {ts.job_table} are left out "
+                          "(no field name can spell them: letters, digits and '_', not starting with a digit)",
+                          UserWarning, stacklevel=2)
+    return JobDatabase(p, sets, others, read_only=read_only, initialize=initialize, path_map=path_map,
+                       unread=unread)
