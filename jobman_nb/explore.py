@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dao import EngineSqliteDAO, JobmanSqliteDAO, SqliteDAO, WorkerSqliteDAO
-from .dao.orm import FIELD_TYPES
 from .dao.query import quote_identifier
 from .errors import SchemaError
 from .pathmap import PathMap, PathMapLike, as_path_map
+from .vocabulary import declared_field_type
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,18 +131,7 @@ class TableSet:
 
 def _field_type(declared: str) -> str:
     """Map a declared SQL type to a DAO field type (SQLite's affinity rules)."""
-    upper = (declared or "").upper()
-    if upper in FIELD_TYPES:
-        return upper
-    if "INT" in upper:
-        return "INTEGER"
-    if any(s in upper for s in ("CHAR", "CLOB", "TEXT")):
-        return "TEXT"
-    if not upper or "BLOB" in upper:
-        return "BLOB"
-    if any(s in upper for s in ("REAL", "FLOA", "DOUB")):
-        return "REAL"
-    return "NUMERIC"
+    return declared_field_type(declared)
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> dict[str, str]:
