@@ -125,6 +125,7 @@ def _source_cte(db: JobDatabase, query: Query) -> tuple[str, list[Any]]:
     if not query:
         return f"j0 AS (SELECT *, rowid AS _pos FROM {table})", []
     orm = db.jobman.orms["job"]
+    compile_select(query, orm.table, orm.columns)  # the whole query is valid (fields too) before any SQL
     if set(query) <= {"filters", "fields"}:
         where, params = compile_where(query.get("filters"), orm.columns)
         return f"j0 AS (SELECT *, rowid AS _pos FROM {table}{' WHERE ' + where if where else ''})", params

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .dao.query import Query, check_query, compile_updates
+from .dao.query import Query, compile_updates
 from .frames import epoch_to_utc
 
 if TYPE_CHECKING:
@@ -117,8 +117,8 @@ def find_stale_jobs(dao: SqliteDAO, older_than: Any = None, *, now: Any = None,
         The stale jobs, oldest ``modified`` first, with ``stale_for`` (Timedelta
         since ``modified``). Pass it to :func:`requeue` as is.
     """
+    query = dao.validate_query("job", query)  # before anything reads the file
     seconds = _seconds(older_than) if older_than is not None else default_stale_age(dao).total_seconds()
-    query = check_query(query)
     statuses = list(statuses)
     if not statuses or not all(isinstance(s, str) for s in statuses):
         raise ValueError(f"statuses must be a non-empty list of status names, got {statuses!r}")
@@ -195,6 +195,8 @@ def requeue(dao: SqliteDAO, jobs: Query | pd.DataFrame | Iterable[Mapping[str, A
         If *updates* is malformed (nothing is written).
     """
     dao.check_writable()  # fail before reading anything
+    if isinstance(jobs, Mapping):
+        jobs = dao.validate_query("job", jobs)  # before taking the write lock
     from_statuses = list(from_statuses)
     updates = {**(updates or {}), "status": status}
     compile_updates(updates, dao.orms["job"].columns)  # fail before reading anything
@@ -202,7 +204,7 @@ def requeue(dao: SqliteDAO, jobs: Query | pd.DataFrame | Iterable[Mapping[str, A
     with dao.transaction():
         if isinstance(jobs, Mapping):
             seen = [(r["key"], r["status"], r["modified"]) for r in dao.query_jobs(
-                {**check_query(jobs), "fields": ["key", "status", "modified"]})]
+                {**jobs, "fields": ["key", "status", "modified"]})]
         else:
             seen = _seen(jobs)
         for key, seen_status, seen_modified in seen:

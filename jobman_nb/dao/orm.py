@@ -334,7 +334,7 @@ class ORM:
     # -- reads ----------------------------------------------------------------------------
     def compile_query(self, query: Any = None, connection: Connection | None = None) -> _query.Select:
         """Validate *query* and compile it to a SELECT (see :mod:`jobman_nb.dao._query`)."""
-        present = self.present_columns(connection) if connection is not None else None
+        present = None if connection is None else (lambda: self.present_columns(connection))
         return _query.compile_select(query, self.table, self.columns, present)
 
     def decode_rows(self, rows: Iterable[Sequence[Any]], select: _query.Select) -> list[Record]:
@@ -377,15 +377,23 @@ class ORM:
 
     def iter_objects(self, query: Any = None, connection: Connection | None = None,
                      chunksize: int = 50_000) -> Iterator[list[Record]]:
-        """Yield the records matching *query* in lists of at most *chunksize*."""
+        """Yield the records matching *query* in lists of at most *chunksize*.
+
+        The query is validated now (a malformed one raises here); it runs on
+        the first ``next()``.
+        """
         select = self.compile_query(query, connection)
-        cur = self._cursor(select, connection)
-        while rows := cur.fetchmany(chunksize):
-            yield self.decode_rows(rows, select)
+
+        def chunks() -> Iterator[list[Record]]:
+            cur = self._cursor(select, connection)
+            while rows := cur.fetchmany(chunksize):
+                yield self.decode_rows(rows, select)
+
+        return chunks()
 
     def _scope(self, query: Any, connection: Connection | None) -> tuple[str, list[Any]]:
         """``FROM ... WHERE ...`` selecting the rows of *query* (validated whole first), and its parameters."""
-        self.compile_query(query, connection)
+        _query.compile_select(query, self.table, self.columns)  # validates the whole query; runs nothing
         query = _query.check_query(query)
         table = _query.quote_identifier(self.table)
         if "limit" in query or "offset" in query:  # the order decides which rows
@@ -426,8 +434,8 @@ class ORM:
 
     def count_by(self, field: str, query: Any = None, connection: Connection | None = None) -> dict[Any, int]:
         """``{value: number of matching records}`` for a field or JSON path, in SQLite's order of the values."""
-        ref, expr = self._field_expr(field, connection, "count_by")
         scope, params = self._scope(query, connection)
+        ref, expr = self._field_expr(field, connection, "count_by")
         rows = raw_connection(connection).execute(f"SELECT {expr}, count(*) {scope} GROUP BY 1 ORDER BY 1",
                                                   [*(ref.params if expr != "NULL" else ()), *params])
         return {self._decode_value(ref, v): int(n) for v, n in rows}
@@ -437,8 +445,8 @@ class ORM:
         """The distinct values of a field or JSON path among the matching records (at most *limit*), sorted."""
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise QueryError(f"distinct_values: limit must be an integer >= 0 or None, got {limit!r}")
-        ref, expr = self._field_expr(field, connection, "distinct_values")
         scope, params = self._scope(query, connection)
+        ref, expr = self._field_expr(field, connection, "distinct_values")
         sql = f"SELECT DISTINCT {expr} {scope} ORDER BY 1 LIMIT ?"
         rows = raw_connection(connection).execute(
             sql, [*(ref.params if expr != "NULL" else ()), *params, -1 if limit is None else limit])

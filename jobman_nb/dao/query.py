@@ -18,7 +18,7 @@ import difflib
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -491,8 +491,12 @@ class Select:
 
 
 def compile_select(query: Any, table: str, columns: Columns,
-                   present: Sequence[str] | None = None, *, rowid: bool = False) -> Select:
+                   present: Sequence[str] | Callable[[], Sequence[str]] | None = None, *,
+                   rowid: bool = False) -> Select:
     """Compile a query dict into a SELECT over *table*.
+
+    The whole query is validated before anything else happens (before
+    *present* is called), so a malformed query never reaches the database.
 
     Parameters
     ----------
@@ -503,9 +507,11 @@ def compile_select(query: Any, table: str, columns: Columns,
     columns
         Mapping of column name to declared type.
     present
-        Columns the table really has; schema columns missing from it read as NULL.
+        Columns the table really has (or a function returning them, called
+        once the query is valid); schema columns missing from it read as NULL.
     rowid
-        Select only the rowid (for UPDATE ... WHERE rowid IN (...)); 'fields' is ignored.
+        Select only the rowid (for UPDATE ... WHERE rowid IN (...)); 'fields'
+        is validated, then ignored.
 
     Returns
     -------
@@ -517,22 +523,31 @@ def compile_select(query: Any, table: str, columns: Columns,
         If the query is malformed.
     """
     query = check_query(query)
+    fields = query.get("fields")
+    if fields is None:
+        fields = list(columns)
+    elif isinstance(fields, (str, bytes)) or not isinstance(fields, (list, tuple)) or not fields:
+        raise _fail("fields", f"expected a non-empty list of field names, got {fields!r}")
+    refs: list[FieldRef] = []
+    for i, name in enumerate(fields):
+        ref = field_sql(name, columns, f"fields[{i}]")
+        if any(r.name == ref.name for r in refs):
+            raise _fail(f"fields[{i}]", f"{ref.name!r} is listed twice")
+        refs.append(ref)
     where, params = compile_where(query.get("filters"), columns)
+    order, order_params = _compile_order(query.get("order_by"), columns)
+    limit = _check_count(query.get("limit"), "limit")
+    offset = _check_count(query.get("offset"), "offset")
+    # valid: from here on nothing raises QueryError
+    if rowid:
+        refs = []
+    if callable(present):
+        present = present()
     names: list[str] = []
     json_names: list[str] = []
     exprs: list[str] = []
     select_params: list[Any] = []
-    fields = query.get("fields")
-    if rowid:
-        fields = []
-    elif fields is None:
-        fields = list(columns)
-    elif isinstance(fields, (str, bytes)) or not isinstance(fields, (list, tuple)) or not fields:
-        raise _fail("fields", f"expected a non-empty list of field names, got {fields!r}")
-    for i, name in enumerate(fields):
-        ref = field_sql(name, columns, f"fields[{i}]")
-        if ref.name in names:
-            raise _fail(f"fields[{i}]", f"{ref.name!r} is listed twice")
+    for ref in refs:
         if ref.path:
             # '->' returns JSON text (strings quoted), decoded like a JSON column.
             sql, path_params = path_sql(ref.column, ref.path, "->")
@@ -541,7 +556,7 @@ def compile_select(query: Any, table: str, columns: Columns,
             json_names.append(ref.name)
         else:
             missing = present is not None and ref.column not in present
-            exprs.append(f"NULL AS {quote_identifier(name)}" if missing else ref.sql)
+            exprs.append(f"NULL AS {quote_identifier(ref.name)}" if missing else ref.sql)
             if ref.is_json:
                 json_names.append(ref.name)
         names.append(ref.name)
@@ -549,12 +564,9 @@ def compile_select(query: Any, table: str, columns: Columns,
     all_params = select_params + params
     if where:
         sql += f" WHERE {where}"
-    order, order_params = _compile_order(query.get("order_by"), columns)
     if order:
         sql += f" ORDER BY {order}"
         all_params += order_params
-    limit = _check_count(query.get("limit"), "limit")
-    offset = _check_count(query.get("offset"), "offset")
     if limit is not None or offset is not None:
         sql += " LIMIT ? OFFSET ?"
         all_params += [-1 if limit is None else limit, offset or 0]
