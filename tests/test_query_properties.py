@@ -170,6 +170,30 @@ def test_filters_select_what_the_model_selects(records, query_filters, make_dao)
     assert dao.count_ents("job", {"filters": query_filters}) == len(expected)
 
 
+def _padded(node, pad):
+    """*node* with every IN list made long (with values no record holds), so it binds as a JSON array."""
+    if "any" in node or "all" in node:
+        key = "any" if "any" in node else "all"
+        return {key: [_padded(n, pad) for n in node[key]]}
+    if node["op"].lstrip("! ").upper() != "IN":
+        return node
+    extra = [x for x in pad if not isinstance(x, str)] if node["field"] == "created" else pad
+    return {**node, "arg": [*extra, *node["arg"]]}
+
+
+LONG_PAD = [f"~pad{i}" for i in range(200)] + [10_000.5 + i for i in range(200)] + list(range(1_000, 1_200))
+
+
+@SETTINGS
+@given(records=st.lists(job, min_size=1, max_size=25), query_filters=st.lists(filters, min_size=1, max_size=3))
+def test_long_in_lists_select_what_short_ones_do(records, query_filters):
+    dao = JobmanSqliteDAO()
+    saved = dao.save_jobs([{**r, "key": f"k{i:02d}"} for i, r in enumerate(records)])
+    long = [_padded(f, LONG_PAD) for f in query_filters]
+    got = sorted(j["key"] for j in dao.query_jobs({"filters": long}))
+    assert got == sorted(r["key"] for r in saved if all(evaluate(f, r) is True for f in query_filters))
+
+
 def _negated(op: str) -> str:
     return op[1:].lstrip() if op.startswith("!") else "!" + op
 

@@ -511,6 +511,7 @@ class ORM:
             if where:
                 sql += f" WHERE {where}"
                 params += where_params
+        _query.check_variables(params)
         return sql, params
 
     def update_objects(self, updates: Mapping[str, Any] | None = None, query: Any = None,

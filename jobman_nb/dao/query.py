@@ -18,6 +18,7 @@ import difflib
 import json
 import math
 import re
+import reprlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,11 @@ __all__ = [
     "dumps",
     "TIME_FIELDS",
     "epoch_seconds",
+    "MAX_NESTING",
+    "MAX_FILTERS",
+    "MAX_TERMS",
+    "MAX_VARIABLES",
+    "check_variables",
 ]
 
 Query = dict[str, Any]
@@ -50,6 +56,24 @@ OPS = vocabulary.OP_NAMES
 _GROUP_KEYS = ("any", "all")
 _FILTER_KEYS = ("field", "op", "arg")
 _INT64 = (-(2**63), 2**63 - 1)
+
+# -- limits, chosen inside SQLite's own (defaults of the SQLite >= 3.38 this package needs) --
+#: Deepest nesting of ``any``/``all`` groups. SQLite's parser stack (YYSTACKDEPTH 100 before
+#: 3.46) overflows near 94 nested parentheses; each level costs at most two here, a filter ~8.
+MAX_NESTING = 16
+#: Most filters and groups in one query. A filter binds at most 5 values (a long ``IN`` list
+#: binds as one), so 2,000 stay far inside SQLITE_MAX_VARIABLE_NUMBER (32,766), and SQLite
+#: still prepares the largest such statement in about a second.
+MAX_FILTERS = 2_000
+#: Most entries of ``fields`` and of ``order_by`` (SQLITE_MAX_COLUMN is 2,000).
+MAX_TERMS = 1_000
+#: Most values one statement binds (SQLITE_MAX_VARIABLE_NUMBER, 32,766 since SQLite 3.32).
+MAX_VARIABLES = 32_000
+#: ``IN`` lists longer than this bind as one JSON array read by ``json_each``, so any length works.
+IN_LIST_BIND_MAX = 250
+# Items of one group are joined in chains of at most this many, chains nested as a tree:
+# SQLite's expression depth (SQLITE_MAX_EXPR_DEPTH 1000) then grows with the log of the count.
+_CHAIN = 16
 #: Fields holding epoch seconds (float) that also take dates in filters: ISO-8601 text,
 #: ``datetime``/``date`` and ``pd.Timestamp`` (naive means UTC), see :func:`epoch_seconds`.
 TIME_FIELDS = vocabulary.TIME_FIELDS
@@ -86,9 +110,18 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother, _REPR.maxlist, _REPR.maxdict = 3, 120, 120, 8, 6
+
+
+def _show(value: Any) -> str:
+    """``repr`` for messages, shortened (a million-value list or a 5,000-deep value stays readable)."""
+    return _REPR.repr(value)
+
+
 def _suggest(name: Any, choices: Sequence[str]) -> str:
     close = difflib.get_close_matches(str(name), list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f" (did you mean {_show(close[0])}?)" if close else ""
 
 
 def _fail(where: str, message: str) -> QueryError:
@@ -164,7 +197,7 @@ def field_sql(name: Any, columns: Columns, where: str = "field") -> FieldRef:
         For an unknown column, a path into a non-JSON column, or a bad path.
     """
     if not isinstance(name, str) or not name:
-        raise _fail(where, f"a field must be a non-empty string, got {name!r}")
+        raise _fail(where, f"a field must be a non-empty string, got {_show(name)}")
     json_columns = [c for c, t in columns.items() if t == "JSON"]
     if name in columns:
         return FieldRef(name, name, (), columns[name] == "JSON", quote_identifier(name))
@@ -172,20 +205,20 @@ def field_sql(name: Any, columns: Columns, where: str = "field") -> FieldRef:
     if not rest:
         raise _fail(
             where,
-            f"unknown field {name!r}{_suggest(name, list(columns))}; expected one of "
+            f"unknown field {_show(name)}{_suggest(name, list(columns))}; expected one of "
             f"{', '.join(columns)}, or a dotted path into a JSON field "
             f"({', '.join(json_columns) or 'none in this table'})",
         )
     if head not in columns:
-        raise _fail(where, f"unknown field {head!r} in {name!r}{_suggest(head, list(columns))}; "
+        raise _fail(where, f"unknown field {_show(head)} in {_show(name)}{_suggest(head, list(columns))}; "
                     f"JSON fields are: {', '.join(json_columns) or 'none'}")
     if columns[head] != "JSON":
-        raise _fail(where, f"{name!r}: {head!r} is not a JSON field, so it has no keys; "
+        raise _fail(where, f"{_show(name)}: {_show(head)} is not a JSON field, so it has no keys; "
                     f"JSON fields are: {', '.join(json_columns) or 'none'}")
     segments = tuple(rest.split("."))
     for seg in segments:
         if not _PATH_SEGMENT.match(seg):
-            raise _fail(where, f"{name!r}: bad key {seg!r} in JSON path (keys are non-empty and "
+            raise _fail(where, f"{_show(name)}: bad key {_show(seg)} in JSON path (keys are non-empty and "
                         "contain no '.', '\"' or control characters)")
     if all(_LITERAL_SEGMENT.match(s) for s in segments):
         return FieldRef(name, head, segments, True, f"json_extract({quote_identifier(head)}, '{json_path(segments)}')")
@@ -206,7 +239,7 @@ def _check_scalar(value: Any, where: str, *, allow_none: bool = True) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise _fail(where, f"{value!r} cannot be compared (only finite numbers)")
+            raise _fail(where, f"{_show(value)} cannot be compared (only finite numbers)")
         return value
     if isinstance(value, str):
         try:
@@ -214,7 +247,7 @@ def _check_scalar(value: Any, where: str, *, allow_none: bool = True) -> Any:
         except UnicodeEncodeError as exc:
             raise _fail(where, f"string is not valid Unicode text ({exc.reason})") from None
         return value
-    raise _fail(where, f"value {value!r} of type {type(value).__name__} is not accepted; "
+    raise _fail(where, f"value {_show(value)} of type {type(value).__name__} is not accepted; "
                 "expected a str, int, float, bool or None")
 
 
@@ -263,15 +296,15 @@ def epoch_seconds(value: Any, where: str = "arg") -> Any:
     if isinstance(value, str):
         seconds = _parse_iso(value)
         if seconds is None:
-            raise _fail(where, f"{value!r} is not a date; expected {_DATE_FORMS}")
+            raise _fail(where, f"{_show(value)} is not a date; expected {_DATE_FORMS}")
         return seconds
     if type(value).__name__ == "datetime64":  # numpy, without importing it
         if value != value:
-            raise _fail(where, f"{value!r} is not a time (NaT); use op 'IS' with None for missing values")
+            raise _fail(where, f"{_show(value)} is not a time (NaT); use op 'IS' with None for missing values")
         return int(value.astype("datetime64[ns]").astype("int64")) / 1e9
     if isinstance(value, _dt.datetime):
         if value != value:  # pd.NaT is a datetime that equals nothing
-            raise _fail(where, f"{value!r} is not a time (NaT); use op 'IS' with None for missing values")
+            raise _fail(where, f"{_show(value)} is not a time (NaT); use op 'IS' with None for missing values")
         if value.tzinfo is None or value.utcoffset() is None:
             value = value.replace(tzinfo=_dt.timezone.utc)
         return value.timestamp()
@@ -284,11 +317,34 @@ def _is_time_field(ref: FieldRef, columns: Columns) -> bool:
     return not ref.path and ref.name in TIME_FIELDS and columns.get(ref.column) in _NUMERIC_TYPES
 
 
+def _plain_values(values: list[Any], is_time: bool) -> list[Any] | None:
+    """*values* if they are all of one plain type and valid (checked in bulk), else None.
+
+    The fast path of long ``IN`` lists (a million values); None sends the
+    caller to the value-by-value check, which names the first bad one.
+    """
+    kinds = set(map(type, values))
+    if kinds == {str} and not is_time:
+        try:
+            "".join(values).encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        return values
+    if kinds == {int} and _INT64[0] <= min(values) and max(values) <= _INT64[1]:
+        return values
+    if kinds == {float} and all(map(math.isfinite, values)):
+        return values
+    return None
+
+
 def _json_value(value: Any, where: str) -> str:
     try:
         return dumps(value)
     except (TypeError, ValueError) as exc:
-        raise _fail(where, f"value {value!r} cannot be compared with a JSON field: {exc}") from None
+        raise _fail(where, f"value {_show(value)} cannot be compared with a JSON field: {exc}") from None
+    except RecursionError:
+        raise _fail(where, "value is nested too deeply to serialize as JSON "
+                    "(SQLite's JSON functions stop at depth 1000 anyway)") from None
 
 
 def _normalize_op(op: Any, where: str) -> tuple[str, bool]:
@@ -296,13 +352,13 @@ def _normalize_op(op: Any, where: str) -> tuple[str, bool]:
     accepted = (f"ops are {', '.join(OPS)}, or their aliases "
                 f"{', '.join(repr(a) for a in vocabulary.OP_ALIASES)}; a leading '!' negates")
     if not isinstance(op, str):
-        raise _fail(where, f"op must be a string, got {op!r}; {accepted}")
+        raise _fail(where, f"op must be a string, got {_show(op)}; {accepted}")
     parsed = vocabulary.parse_op(op)
     if parsed is None:
         text = " ".join(op.upper().split()).lstrip("! ")
         if text in OPS or vocabulary.OP_ALIASES.get(text, "").lstrip("!") in OPS:
-            raise _fail(where, f"unknown op {op!r}: negate at most once")
-        raise _fail(where, f"unknown op {op!r}{_suggest(text, OPS)}; {accepted}")
+            raise _fail(where, f"unknown op {_show(op)}: negate at most once")
+        raise _fail(where, f"unknown op {_show(op)}{_suggest(text, OPS)}; {accepted}")
     return parsed
 
 
@@ -318,16 +374,16 @@ def _null_test(ref: FieldRef, negate: bool) -> str:
 def _compile_filter(item: Mapping[str, Any], columns: Columns, where: str) -> tuple[str, list[Any]]:
     unknown = [k for k in item if k not in _FILTER_KEYS]
     if unknown:
-        raise _fail(where, f"unknown key {unknown[0]!r} in filter{_suggest(unknown[0], _FILTER_KEYS)}; "
+        raise _fail(where, f"unknown key {_show(unknown[0])} in filter{_suggest(unknown[0], _FILTER_KEYS)}; "
                     "a filter has 'field', 'op' and 'arg' (or is a group {'any': [...]} / {'all': [...]})")
     if "field" not in item or "op" not in item:
         missing = "field" if "field" not in item else "op"
-        raise _fail(where, f"filter has no {missing!r}; a filter is {{'field': ..., 'op': ..., 'arg': ...}}")
+        raise _fail(where, f"filter has no {_show(missing)}; a filter is {{'field': ..., 'op': ..., 'arg': ...}}")
     ref = field_sql(item["field"], columns, f"{where}.field")
     op, negate = _normalize_op(item["op"], f"{where}.op")
     awhere = f"{where}.arg"
     if "arg" not in item and op not in ("IS", "IS NOT"):
-        raise _fail(where, f"filter with op {op!r} has no 'arg'")
+        raise _fail(where, f"filter with op {_show(op)} has no 'arg'")
     arg = item.get("arg")
     params: list[Any] = list(ref.params)
     lhs = ref.sql
@@ -338,7 +394,7 @@ def _compile_filter(item: Mapping[str, Any], columns: Columns, where: str) -> tu
         if ref.whole_json:
             return _json_value(v, w)
         if is_time:
-            v = epoch_seconds(v, f"{w} (time field {ref.name!r})")
+            v = epoch_seconds(v, f"{w} (time field {_show(ref.name)})")
         return _check_scalar(v, w, allow_none=allow_none)
 
     if op in ("IS", "IS NOT") or (op == "=" and arg is None):
@@ -350,12 +406,18 @@ def _compile_filter(item: Mapping[str, Any], columns: Columns, where: str) -> tu
         return sql, [*params, v]
     if op == "IN":
         if isinstance(arg, (str, bytes)) or not isinstance(arg, (list, tuple, set, frozenset)):
-            raise _fail(awhere, f"op 'IN' takes a list or tuple of values, got {type(arg).__name__} {arg!r}")
+            raise _fail(awhere, f"op 'IN' takes a list or tuple of values, got {type(arg).__name__} {_show(arg)}")
         values = list(arg)
         has_none = any(v is None for v in values)
-        bound = [value(v, f"{awhere}[{i}]") for i, v in enumerate(values) if v is not None]
+        bound = None
+        if not ref.whole_json:
+            bound = _plain_values([v for v in values if v is not None], is_time)
+        if bound is None:
+            bound = [value(v, f"{awhere}[{i}]") for i, v in enumerate(values) if v is not None]
         parts = []
-        if bound:
+        if len(bound) > IN_LIST_BIND_MAX:
+            parts.append(_in_json_array(ref, columns, bound, params))
+        elif bound:
             parts.append(f"{lhs} IN ({', '.join('?' * len(bound))})")
             params += bound
         if has_none:
@@ -365,21 +427,21 @@ def _compile_filter(item: Mapping[str, Any], columns: Columns, where: str) -> tu
         sql = f"({sql})"
     elif op == "BETWEEN":
         if ref.whole_json:
-            raise _fail(where, f"op 'BETWEEN' on the whole JSON field {ref.name!r}: use a path such as "
+            raise _fail(where, f"op 'BETWEEN' on the whole JSON field {_show(ref.name)}: use a path such as "
                         f"'{ref.name}.<key>'")
         if isinstance(arg, (str, bytes)) or not isinstance(arg, (list, tuple)) or len(arg) != 2:
-            raise _fail(awhere, f"op 'BETWEEN' takes a list of two values [low, high], got {arg!r}")
+            raise _fail(awhere, f"op 'BETWEEN' takes a list of two values [low, high], got {_show(arg)}")
         lo, hi = (value(v, f"{awhere}[{i}]", allow_none=False) for i, v in enumerate(arg))
         sql = f"{lhs} BETWEEN ? AND ?"
         params += [lo, hi]
     elif op in ("LIKE", "GLOB"):
         if not isinstance(arg, str):
-            raise _fail(awhere, f"op {op!r} takes a pattern string, got {arg!r}")
+            raise _fail(awhere, f"op {_show(op)} takes a pattern string, got {_show(arg)}")
         sql = f"{lhs} {op} ?"
         params.append(_check_scalar(arg, awhere))
     else:  # =, <, <=, >, >=
         if ref.whole_json and op != "=":
-            raise _fail(where, f"op {op!r} on the whole JSON field {ref.name!r} compares JSON text; "
+            raise _fail(where, f"op {_show(op)} on the whole JSON field {_show(ref.name)} compares JSON text; "
                         f"use a path such as '{ref.name}.<key>'")
         sql = f"{lhs} {op} ?"
         params.append(value(arg, allow_none=False))
@@ -389,29 +451,72 @@ def _compile_filter(item: Mapping[str, Any], columns: Columns, where: str) -> tu
     return sql, params
 
 
-def _compile_node(item: Any, columns: Columns, where: str) -> tuple[str, list[Any]]:
+def _in_json_array(ref: FieldRef, columns: Columns, bound: list[Any], params: list[Any]) -> str:
+    """``lhs IN`` a long list, bound as one JSON array (appends to *params*)."""
+    # json_each cuts text at a NUL character: such strings are bound one by one
+    with_nul = [v for v in bound if isinstance(v, str) and "\x00" in v]
+    packed = [v for v in bound if not (isinstance(v, str) and "\x00" in v)] if with_nul else bound
+    # 'col IN (?, ...)' converts the values to a TEXT column's affinity, 'IN (SELECT ...)' does
+    # not: cast, so both forms select the same rows
+    text = not ref.path and vocabulary.declared_field_type(columns.get(ref.column)) in ("TEXT", "JSON")
+    tests = [f"{ref.sql} IN (SELECT {'CAST(value AS TEXT)' if text else 'value'} FROM json_each(?))"]
+    params.append(json.dumps(packed, ensure_ascii=False, allow_nan=False))
+    if with_nul:
+        tests.append(f"{ref.sql} IN ({', '.join('?' * len(with_nul))})")
+        params += [*ref.params, *with_nul]
+    return " OR ".join(tests)
+
+
+class _Budget:
+    """Counts the filters and groups of one query against :data:`MAX_FILTERS`."""
+
+    def __init__(self) -> None:
+        self.nodes = 0
+
+    def take(self, where: str) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_FILTERS:
+            raise _fail(where, f"more than {MAX_FILTERS:,} filters and groups in one query (MAX_FILTERS); "
+                        "use 'IN' with a list for many values of one field")
+
+
+def _compile_node(item: Any, columns: Columns, where: str, depth: int, budget: _Budget) -> tuple[str, list[Any]]:
     if not isinstance(item, Mapping):
-        raise _fail(where, f"a filter must be a dict, got {type(item).__name__} {item!r}")
+        raise _fail(where, f"a filter must be a dict, got {type(item).__name__} {_show(item)}")
+    budget.take(where)
     groups = [k for k in _GROUP_KEYS if k in item]
     if groups:
         if len(item) != 1:
             raise _fail(where, f"a group has exactly one key, 'any' or 'all'; got keys {sorted(map(str, item))}")
         key = groups[0]
-        return _compile_group(item[key], columns, f"{where}.{key}", "OR" if key == "any" else "AND")
+        if depth >= MAX_NESTING:
+            raise _fail(where, f"groups are nested more than {MAX_NESTING} deep (MAX_NESTING); "
+                        "SQLite cannot parse deeper conditions")
+        return _compile_group(item[key], columns, f"{where}.{key}", "OR" if key == "any" else "AND",
+                              depth + 1, budget)
     return _compile_filter(item, columns, where)
 
 
-def _compile_group(items: Any, columns: Columns, where: str, joiner: str) -> tuple[str, list[Any]]:
+def _join(parts: list[str], joiner: str) -> str:
+    """Join conditions in chains of at most ``_CHAIN``, nested as a tree of such chains."""
+    while len(parts) > _CHAIN:
+        parts = [f"({f' {joiner} '.join(parts[i:i + _CHAIN])})" for i in range(0, len(parts), _CHAIN)]
+    return f" {joiner} ".join(parts)
+
+
+def _compile_group(items: Any, columns: Columns, where: str, joiner: str, depth: int = 0,
+                   budget: _Budget | None = None) -> tuple[str, list[Any]]:
     if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, (list, tuple)):
-        raise _fail(where, f"expected a list of filters, got {type(items).__name__} {items!r}")
+        raise _fail(where, f"expected a list of filters, got {type(items).__name__} {_show(items)}")
+    budget = budget or _Budget()
     parts, params = [], []
     for i, item in enumerate(items):
-        sql, p = _compile_node(item, columns, f"{where}[{i}]")
+        sql, p = _compile_node(item, columns, f"{where}[{i}]", depth, budget)
         parts.append(f"({sql})")
         params += p
     if not parts:
         return ("1" if joiner == "AND" else "0"), []
-    return f" {joiner} ".join(parts), params
+    return _join(parts, joiner), params
 
 
 def compile_where(filters: Any, columns: Columns) -> tuple[str, list[Any]]:
@@ -447,21 +552,23 @@ def _compile_order(order_by: Any, columns: Columns) -> tuple[str, list[Any]]:
     items = [order_by] if isinstance(order_by, Mapping) else order_by
     if isinstance(items, (str, bytes)) or not isinstance(items, (list, tuple)):
         raise _fail("order_by", f"expected {{'field': ..., 'direction': 'ASC'|'DESC'}} or a list of them, "
-                    f"got {order_by!r}")
+                    f"got {_show(order_by)}")
+    if len(items) > MAX_TERMS:
+        raise _fail("order_by", f"{len(items):,} terms; at most {MAX_TERMS:,} (MAX_TERMS)")
     parts, params = [], []
     for i, item in enumerate(items):
         where = "order_by" if isinstance(order_by, Mapping) else f"order_by[{i}]"
         if not isinstance(item, Mapping):
-            raise _fail(where, f"expected {{'field': ..., 'direction': 'ASC'|'DESC'}}, got {item!r}")
+            raise _fail(where, f"expected {{'field': ..., 'direction': 'ASC'|'DESC'}}, got {_show(item)}")
         unknown = [k for k in item if k not in ("field", "direction")]
         if unknown:
-            raise _fail(where, f"unknown key {unknown[0]!r}; order_by items have 'field' and 'direction'")
+            raise _fail(where, f"unknown key {_show(unknown[0])}; order_by items have 'field' and 'direction'")
         if "field" not in item:
             raise _fail(where, "order_by item has no 'field'")
         ref = field_sql(item["field"], columns, f"{where}.field")
         direction = item.get("direction", "ASC")
         if not isinstance(direction, str) or direction.upper() not in ("ASC", "DESC"):
-            raise _fail(f"{where}.direction", f"unknown direction {direction!r}; expected 'ASC' or 'DESC'")
+            raise _fail(f"{where}.direction", f"unknown direction {_show(direction)}; expected 'ASC' or 'DESC'")
         parts.append(f"{ref.sql} {direction.upper()}")
         params += ref.params
     return ", ".join(parts), params
@@ -471,7 +578,7 @@ def _check_count(value: Any, key: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _fail(key, f"expected an integer >= 0, got {value!r}")
+        raise _fail(key, f"expected an integer >= 0, got {_show(value)}")
     if value > _INT64[1]:
         raise _fail(key, f"{value} is too large")
     return value
@@ -527,12 +634,14 @@ def compile_select(query: Any, table: str, columns: Columns,
     if fields is None:
         fields = list(columns)
     elif isinstance(fields, (str, bytes)) or not isinstance(fields, (list, tuple)) or not fields:
-        raise _fail("fields", f"expected a non-empty list of field names, got {fields!r}")
+        raise _fail("fields", f"expected a non-empty list of field names, got {_show(fields)}")
+    if len(fields) > MAX_TERMS:
+        raise _fail("fields", f"{len(fields):,} fields; at most {MAX_TERMS:,} (MAX_TERMS)")
     refs: list[FieldRef] = []
     for i, name in enumerate(fields):
         ref = field_sql(name, columns, f"fields[{i}]")
         if any(r.name == ref.name for r in refs):
-            raise _fail(f"fields[{i}]", f"{ref.name!r} is listed twice")
+            raise _fail(f"fields[{i}]", f"{_show(ref.name)} is listed twice")
         refs.append(ref)
     where, params = compile_where(query.get("filters"), columns)
     order, order_params = _compile_order(query.get("order_by"), columns)
@@ -570,7 +679,21 @@ def compile_select(query: Any, table: str, columns: Columns,
     if limit is not None or offset is not None:
         sql += " LIMIT ? OFFSET ?"
         all_params += [-1 if limit is None else limit, offset or 0]
+    check_variables(all_params)
     return Select(sql, all_params, names, json_names, ", ".join(exprs) or "rowid", select_params)
+
+
+def check_variables(params: Sequence[Any], where: str = "query") -> None:
+    """Refuse a statement binding more than :data:`MAX_VARIABLES` values.
+
+    Raises
+    ------
+    QueryError
+        Naming the count and the limit.
+    """
+    if len(params) > MAX_VARIABLES:
+        raise _fail(where, f"the query binds {len(params):,} values; SQLite takes at most {MAX_VARIABLES:,} "
+                    "in one statement (MAX_VARIABLES): use fewer filters")
 
 
 def check_query(query: Any) -> Query:
@@ -585,10 +708,10 @@ def check_query(query: Any) -> Query:
         return {}
     if not isinstance(query, Mapping):
         raise QueryError(f"a query must be a dict with keys {', '.join(QUERY_KEYS)}; "
-                         f"got {type(query).__name__} {query!r}")
+                         f"got {type(query).__name__} {_show(query)}")
     for key in query:
         if key not in QUERY_KEYS:
-            raise _fail("query", f"unknown key {key!r}{_suggest(key, QUERY_KEYS)}; "
+            raise _fail("query", f"unknown key {_show(key)}{_suggest(key, QUERY_KEYS)}; "
                         f"accepted keys are {', '.join(QUERY_KEYS)}")
     return dict(query)
 
@@ -615,6 +738,8 @@ def _stored_json(value: Any, where: str) -> str:
         return dumps(value)
     except (TypeError, ValueError) as exc:
         raise _fail(where, f"value cannot be stored as JSON: {exc}") from None
+    except RecursionError:
+        raise _fail(where, "value is nested too deeply to serialize as JSON") from None
 
 
 def compile_updates(updates: Any, columns: Columns) -> tuple[list[str], list[Any]]:
@@ -633,28 +758,28 @@ def compile_updates(updates: Any, columns: Columns) -> tuple[list[str], list[Any
         or a field set both whole and through a path.
     """
     if not isinstance(updates, Mapping) or not updates:
-        raise QueryError(f"updates must be a non-empty dict of {{field or JSON path: new value}}, got {updates!r}")
+        raise QueryError(f"updates must be a non-empty dict of {{field or JSON path: new value}}, got {_show(updates)}")
     whole: dict[str, Any] = {}
     paths: dict[str, list[tuple[FieldRef, Any]]] = {}
     for name, new in updates.items():
-        where = f"updates[{name!r}]"
+        where = f"updates[{_show(name)}]"
         if isinstance(name, str) and name in columns:
             whole[name] = new
             continue
         if not isinstance(name, str) or name.partition(".")[0] not in columns:
-            raise _fail("updates", f"unknown field {name!r}{_suggest(name, list(columns))}; "
+            raise _fail("updates", f"unknown field {_show(name)}{_suggest(name, list(columns))}; "
                         f"fields are {', '.join(columns)}, or dotted paths into JSON fields")
         ref = field_sql(name, columns, where)
         paths.setdefault(ref.column, []).append((ref, new))
     items, params = [], []
     for name, new in whole.items():
         if name in paths:
-            raise _fail("updates", f"{name!r} is set whole and through the path {paths[name][0][0].name!r}; "
+            raise _fail("updates", f"{_show(name)} is set whole and through the path {paths[name][0][0].name!r}; "
                         "set one or the other")
         if columns[name] == "JSON":
-            params.append(_stored_json(new, f"updates[{name!r}]"))
+            params.append(_stored_json(new, f"updates[{_show(name)}]"))
         else:
-            params.append(_check_scalar(new, f"updates[{name!r}]"))
+            params.append(_check_scalar(new, f"updates[{_show(name)}]"))
         items.append(f"{quote_identifier(name)} = ?")
     for column, refs in paths.items():
         col = quote_identifier(column)
@@ -662,7 +787,7 @@ def compile_updates(updates: Any, columns: Columns) -> tuple[list[str], list[Any
         for ref, new in refs:
             # json(?) stores the value as JSON (a number stays a number, a dict an object)
             args.append("?, json(?)")
-            params += [json_path(ref.path), _stored_json(new, f"updates[{ref.name!r}]")]
+            params += [json_path(ref.path), _stored_json(new, f"updates[{_show(ref.name)}]")]
         # a NULL or non-object field becomes an object holding the new keys
         items.append(f"{col} = json_set(CASE WHEN json_type({col}) = 'object' THEN {col} ELSE '{{}}' END, "
                      f"{', '.join(args)})")
