@@ -391,3 +391,18 @@ def test_orm_takes_a_connection_or_a_sqlite_utils_database(wrap, connect):
 def test_exports():
     for name in ("SqliteDAO", "JobmanSqliteDAO", "WorkerSqliteDAO", "EngineSqliteDAO", "JOB_STATUSES", "QueryError"):
         assert hasattr(jobman_nb, name)
+
+
+@pytest.mark.parametrize("key", [b"abc", bytearray(b"abc"), 1.5, True, ("a",), {"k": 1}])
+def test_a_key_that_is_not_text_is_refused(dao, key):
+    dao.save_jobs([{"key": "kept", "status": "PENDING"}])
+    with pytest.raises(InsertError, match=r"record 1, key .* is a \w+; keys are text"):
+        dao.save_jobs([{"key": "other", "status": "PENDING"}, {"key": key, "status": "PENDING"}])
+    with pytest.raises(InsertError, match="keys are text"):
+        dao.save_kvps([{"key": key, "value": 1}])
+    assert [j["key"] for j in dao.query_jobs()] == ["kept"]  # nothing of the batch was written
+
+
+def test_an_int_key_is_stored_as_text(dao):
+    dao.save_jobs([{"key": 7, "status": "PENDING"}])
+    assert dao.get_job("7")["key"] == "7"

@@ -279,6 +279,8 @@ class ORM:
             plan.append((name, default, auto, sql_type == "JSON", sql_type in ("FLOAT", "REAL")))
         dumps = _ENCODE if self._dumps is _query.dumps else self._dumps
         null = "null" if dumps is _ENCODE else None
+        # a TEXT key given as bytes would be stored as a BLOB no text key ever finds
+        text_key = self.primary_key if self.columns.get(self.primary_key or "") == "TEXT" else None
         rows: list[tuple] = []
         records: list[Record] = []
         for i, obj in enumerate(objs):
@@ -307,6 +309,11 @@ class ORM:
                     raise InsertError(f"cannot save to {self.table}: record {i}, field {name!r} is NaN, "
                                       "which SQLite would store as NULL")
                 row.append(value)
+            if text_key is not None:
+                key = rec[text_key]
+                if key.__class__ is not str and key is not None and (key.__class__ is bool or not isinstance(key, int)):
+                    raise InsertError(f"cannot save to {self.table}: record {i}, key {key!r:.80} is a "
+                                      f"{type(key).__name__}; keys are text (a str, or an int stored as text)")
             rows.append(tuple(row))
             records.append(rec)
         return names, rows, records
