@@ -20,6 +20,14 @@ __all__ = [
     "PathMapError",
     "LockTimeoutError",
     "JobDirsError",
+    "ArgumentError",
+    "ArgumentTypeError",
+    "NotFoundError",
+    "MissingKeyError",
+    "MissingFileError",
+    "OutputExistsError",
+    "NotAFileError",
+    "MissingDependencyError",
 ]
 
 
@@ -83,3 +91,38 @@ class PathMapError(JobmanError, ValueError):
 
 class JobDirsError(JobmanError, ValueError):
     """:func:`~jobman_nb.read_job_dirs` was given bad input (no keys or dirs, a tail size out of range)."""
+
+
+class ArgumentError(JobmanError, ValueError):
+    """An argument has a value that is not accepted (a chunk size, a duration, a frequency, ...)."""
+
+
+class ArgumentTypeError(JobmanError, TypeError):
+    """An argument has a type that is not accepted (e.g. not a job DataFrame)."""
+
+
+class NotFoundError(JobmanError, LookupError):
+    """Something asked for does not exist (e.g. the jobman tables of a database)."""
+
+
+class MissingKeyError(NotFoundError, KeyError):
+    """A named column, table or database is missing; also a ``KeyError``."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted, as a repr
+        return str(self.args[0]) if len(self.args) == 1 else super().__str__()
+
+
+class MissingFileError(JobmanError, FileNotFoundError):
+    """A file or directory that should exist does not."""
+
+
+class OutputExistsError(JobmanError, FileExistsError):
+    """An output file or directory exists already and would be overwritten."""
+
+
+class NotAFileError(JobmanError, IsADirectoryError):
+    """A path names a directory where a file is expected."""
+
+
+class MissingDependencyError(JobmanError, ImportError):
+    """An optional dependency (an extra such as ``[scale]``) is not installed."""

@@ -20,7 +20,15 @@ from typing import Any
 import sqlite_utils
 
 from .. import vocabulary
-from ..errors import CorruptRecordError, InsertError, IntegrityError, QueryError, SchemaError, UpdateError
+from ..errors import (
+    ArgumentTypeError,
+    CorruptRecordError,
+    InsertError,
+    IntegrityError,
+    QueryError,
+    SchemaError,
+    UpdateError,
+)
 from . import query as _query
 from .utils import FieldInfo, Schema, generate_timestamp
 
@@ -45,7 +53,7 @@ def raw_connection(connection: Connection) -> sqlite3.Connection:
         return connection.conn
     if isinstance(connection, sqlite3.Connection):
         return connection
-    raise TypeError(f"connection must be a sqlite3.Connection or sqlite_utils.Database, got {connection!r}")
+    raise ArgumentTypeError(f"connection must be a sqlite3.Connection or sqlite_utils.Database, got {connection!r}")
 
 
 def _check_identifier(value: Any, what: str) -> str:

@@ -19,7 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from ..errors import InsertError, IntegrityError, LockTimeoutError, QueryError, ReadOnlyError, UpdateError
+from ..errors import (
+    ArgumentError,
+    InsertError,
+    IntegrityError,
+    LockTimeoutError,
+    MissingFileError,
+    QueryError,
+    ReadOnlyError,
+    UpdateError,
+)
 from . import history as _history
 from . import orm as _orm_module
 from . import query as _query
@@ -101,10 +110,10 @@ def parse_db_uri(db_uri: str | os.PathLike[str]) -> str | None:
     if uri.startswith("sqlite:///"):
         uri = uri[len("sqlite:///"):]
     elif uri.startswith("sqlite://"):
-        raise ValueError(f"unsupported db_uri {db_uri!r}: use 'sqlite:///relative/path', "
+        raise ArgumentError(f"unsupported db_uri {db_uri!r}: use 'sqlite:///relative/path', "
                          "'sqlite:////absolute/path', 'sqlite://' or a plain path")
     if not uri:
-        raise ValueError(f"db_uri {db_uri!r} names no file")
+        raise ArgumentError(f"db_uri {db_uri!r} names no file")
     return uri
 
 
@@ -175,7 +184,7 @@ class SqliteDAO:
         self.table_prefix = table_prefix
         self.read_only = read_only
         if read_only and self.path is None:
-            raise ValueError("read_only=True needs a database file, not an in-memory database")
+            raise ArgumentError("read_only=True needs a database file, not an in-memory database")
         self.orms: dict[str, ORM] = self._generate_orms(orm_specs, table_prefix, include_kvp_orm)
         self._connection: sqlite3.Connection | None = None
         self._db: sqlite_utils.Database | None = None
@@ -252,7 +261,7 @@ class SqliteDAO:
         elif self.read_only:
             path = Path(self.path).resolve()
             if not path.is_file():
-                raise FileNotFoundError(f"no database file at {path}")
+                raise MissingFileError(f"no database file at {path}")
             target, uri = f"{path.as_uri()}?mode=ro", True
         else:
             target, uri = self.path, False

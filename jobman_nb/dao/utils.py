@@ -11,6 +11,8 @@ import time
 import uuid
 from typing import Any
 
+from ..errors import ArgumentError
+
 __all__ = [
     "check_chunksize",
     "generate_uuid",
@@ -34,7 +36,7 @@ def check_chunksize(chunksize: Any) -> int:
         Otherwise, naming the value.
     """
     if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
-        raise ValueError(f"chunksize must be a positive integer, got {chunksize!r}")
+        raise ArgumentError(f"chunksize must be a positive integer, got {chunksize!r}")
     return chunksize
 
 
