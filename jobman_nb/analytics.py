@@ -34,6 +34,7 @@ import pandas as pd
 
 from . import _scale
 from .causes import normalize_error
+from .errors import ArgumentError, ArgumentTypeError, MissingDependencyError, MissingKeyError
 from .vocabulary import FINISHED, status_color, status_order
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def by_columns(df: pd.DataFrame, by: By) -> list[Hashable]:
     present = _scale.columns(df)
     missing = [c for c in cols if c not in present]
     if missing:
-        raise KeyError(f"no column {missing[0]!r} in the frame; columns are: {', '.join(map(str, present))}")
+        raise MissingKeyError(f"no column {missing[0]!r} in the frame; columns are: {', '.join(map(str, present))}")
     return cols
 
 
@@ -83,10 +84,11 @@ _by_list = by_columns  # the name this module's functions use
 
 def _require(df: pd.DataFrame, *cols: str) -> None:
     if not isinstance(df, pd.DataFrame) and not _is_dask(df) and not _scale.is_duckdb(df):
-        raise TypeError(f"expected a job DataFrame (pandas or dask) or a DuckDB relation, got {type(df).__name__}")
+        raise ArgumentTypeError("expected a job DataFrame (pandas or dask) or a DuckDB relation, "
+                                f"got {type(df).__name__}")
     missing = [c for c in cols if c not in _scale.columns(df)]
     if missing:
-        raise KeyError(f"the frame has no {', '.join(map(repr, missing))} column; a job frame from "
+        raise MissingKeyError(f"the frame has no {', '.join(map(repr, missing))} column; a job frame from "
                        "query_jobs_df() has key, status, created and modified")
 
 
@@ -101,7 +103,7 @@ def _per_partition(ddf: Any, columns: Sequence[Hashable], fn: Any) -> list[pd.Da
     try:
         import dask
     except ImportError as exc:  # a dask frame without dask cannot happen; kept for a clear message
-        raise ImportError("dask DataFrames need the 'scale' extra: pip install 'jobman_nb[scale]'") from exc
+        raise MissingDependencyError("dask DataFrames need the 'scale' extra: pip install 'jobman_nb[scale]'") from exc
     parts = ddf[list(dict.fromkeys(columns))].to_delayed()
     results = dask.compute(*[dask.delayed(fn)(p) for p in parts])
     return [r for r in results if r is not None and len(r)]
@@ -242,7 +244,7 @@ def duration_quantiles(df: pd.DataFrame, by: By = None, *, q: Sequence[float] = 
     """
     for x in q:
         if not 0 <= x <= 1:
-            raise ValueError(f"quantiles must be in [0, 1], got {x!r}")
+            raise ArgumentError(f"quantiles must be in [0, 1], got {x!r}")
     names = [f"{x * 100:g}%" for x in q]
     if _scale.is_duckdb(df):
         _require(df, "status", "created", "modified")
@@ -369,7 +371,7 @@ def failure_rate(df: pd.DataFrame, by: By) -> pd.DataFrame:
     """
     cols = _by_list(df, by)
     if not cols:
-        raise ValueError("failure_rate needs a column to group by, e.g. 'worker_key'")
+        raise ArgumentError("failure_rate needs a column to group by, e.g. 'worker_key'")
     if _is_dask(df) or _scale.is_duckdb(df):
         counts = _counts(df, cols, statuses=FINISHED)
         out = _failure_table(counts, cols, counts[_scale.COUNT])

@@ -21,6 +21,8 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from .errors import ArgumentTypeError
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -45,7 +47,7 @@ def iso_time(value: Any) -> str | None:
         return value.isoformat()
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, timezone.utc).isoformat()
-    raise TypeError(f"expected epoch seconds or a datetime, got {value!r}")
+    raise ArgumentTypeError(f"expected epoch seconds or a datetime, got {value!r}")
 
 
 def iso_duration(value: timedelta) -> str:
@@ -90,7 +92,7 @@ def json_value(value: Any) -> Any:
         return None
     if hasattr(value, "tolist"):  # numpy array
         return json_value(value.tolist())
-    raise TypeError(f"cannot encode {type(value).__name__} {value!r} as JSON")
+    raise ArgumentTypeError(f"cannot encode {type(value).__name__} {value!r} as JSON")
 
 
 def json_text(value: Any) -> str:

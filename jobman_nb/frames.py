@@ -67,7 +67,7 @@ import pyarrow.json as pa_json
 from . import vocabulary
 from .dao import query as _query
 from .dao.utils import check_chunksize, generate_timestamp
-from .errors import ColumnClashError, CorruptRecordError
+from .errors import ArgumentError, ArgumentTypeError, ColumnClashError, CorruptRecordError, QueryError
 
 if TYPE_CHECKING:
     from .dao.sqlite_dao import SqliteDAO
@@ -99,7 +99,7 @@ def check_chunking(chunksize: Any, progress: Any) -> None:
     """Raise a clear error unless *chunksize* is a positive int and *progress* True, False or None."""
     check_chunksize(chunksize)
     if progress is not None and not isinstance(progress, bool):
-        raise TypeError(f"progress must be True, False or None, got {progress!r}")
+        raise ArgumentTypeError(f"progress must be True, False or None, got {progress!r}")
 
 
 def epoch_to_utc(values: Any) -> pd.Series:
@@ -114,12 +114,13 @@ def _kinds(fields: Any) -> dict[str, str]:
     if isinstance(fields, type):
         fields = fields.get_field_infos()
     if not isinstance(fields, Mapping) or not fields:
-        raise TypeError(f"fields must be a non-empty dict {{name: field info or type}}, got {fields!r}")
+        raise ArgumentTypeError(f"fields must be a non-empty dict {{name: field info or type}}, got {fields!r}")
     kinds = {}
     for name, info in fields.items():
         sql_type = info if isinstance(info, str) else (info.get("type") if isinstance(info, Mapping) else None)
         if not isinstance(sql_type, str):
-            raise TypeError(f"field {name!r}: expected a field info dict with a 'type' or a type name, got {info!r}")
+            raise ArgumentTypeError(f"field {name!r}: expected a field info dict with a 'type' or a type name, "
+                                    f"got {info!r}")
         timestamp = isinstance(info, Mapping) and generate_timestamp in (info.get("default"), info.get("auto_update"))
         kinds[name] = vocabulary.column_kind(name, sql_type, timestamp=timestamp)
     return kinds
@@ -131,7 +132,7 @@ def _kind_of(name: str, kinds: Mapping[str, str]) -> str:
     head = name.partition(".")[0]
     if kinds.get(head) == "JSON":
         return "JSON"  # a projected path into a JSON field
-    raise ValueError(f"unknown field {name!r}; fields are {', '.join(kinds)}, or dotted paths into "
+    raise QueryError(f"unknown field {name!r}; fields are {', '.join(kinds)}, or dotted paths into "
                      f"JSON fields ({', '.join(n for n, k in kinds.items() if k == 'JSON') or 'none'})")
 
 
@@ -540,7 +541,7 @@ def concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
         If there is no frame.
     """
     if not frames:
-        raise ValueError("concat_frames needs at least one frame")
+        raise ArgumentError("concat_frames needs at least one frame")
     order: list[Any] = []
     for f in frames:
         order = merge_column_order(order, f.columns)
@@ -600,7 +601,7 @@ def to_frame(records: Iterable[Mapping[str, Any]], fields: Any, *, expand_json: 
 
     Raises
     ------
-    ValueError
+    QueryError
         For a record key that is not a field (or a path into a JSON field).
     ColumnClashError
         If two different values would get the same column name.
@@ -610,7 +611,7 @@ def to_frame(records: Iterable[Mapping[str, Any]], fields: Any, *, expand_json: 
     names: dict[str, None] = {}
     for i, rec in enumerate(records):
         if not isinstance(rec, Mapping):
-            raise TypeError(f"record {i} is a {type(rec).__name__}, not a dict")
+            raise ArgumentTypeError(f"record {i} is a {type(rec).__name__}, not a dict")
         names.update(dict.fromkeys(rec))
     if not records:
         names = dict.fromkeys(kinds)

@@ -34,6 +34,7 @@ import pandas as pd
 
 from .analytics import By
 from .analytics import by_columns as _by_list
+from .errors import ArgumentError, MissingKeyError
 from .frames import STRING_DTYPE
 from .vocabulary import FINISHED, STATUS_COLORS, status_color, status_order
 
@@ -108,7 +109,7 @@ def events_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
 def _require(df: pd.DataFrame, *cols: str) -> None:
     missing = [c for c in cols if c not in df.columns]
     if missing:
-        raise KeyError(f"the event frame has no column {missing[0]!r} (needs {', '.join(cols)}); "
+        raise MissingKeyError(f"the event frame has no column {missing[0]!r} (needs {', '.join(cols)}); "
                        f"it has: {', '.join(map(str, df.columns))}")
 
 
@@ -234,7 +235,7 @@ def with_jobs(timelines: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
     missing job fields.
     """
     if "key" not in jobs.columns:
-        raise KeyError("the job frame has no 'key' column (use dao.query_jobs_df())")
+        raise MissingKeyError("the job frame has no 'key' column (use dao.query_jobs_df())")
     _require(timelines, "job_key")
     cols = [c for c in jobs.columns if c == "key" or c not in timelines.columns]
     right = jobs[cols].assign(key=jobs["key"].astype(STRING_DTYPE))
@@ -266,9 +267,9 @@ def wait_run_stats(timelines: pd.DataFrame, by: By = None, *, q: Sequence[float]
     cols = _by_list(timelines, by)
     bad = [m for m in measures if m not in timelines.columns]
     if bad:
-        raise KeyError(f"no measure {bad[0]!r} in the timelines; use some of {', '.join(_MEASURES)}")
+        raise MissingKeyError(f"no measure {bad[0]!r} in the timelines; use some of {', '.join(_MEASURES)}")
     if any(not 0 <= x <= 1 for x in q):
-        raise ValueError(f"quantiles must be within [0, 1], got {list(q)}")
+        raise ArgumentError(f"quantiles must be within [0, 1], got {list(q)}")
     long = timelines.melt(id_vars=cols, value_vars=list(measures), var_name="measure", value_name="value")
     long = long.dropna(subset=["value"])
     long["measure"] = pd.Categorical(long["measure"], categories=list(measures))
@@ -356,7 +357,7 @@ def plot_timeline(events: pd.DataFrame, job_keys: Sequence[str] | None = None, *
         wanted = list(job_keys)
         unknown = [k for k in wanted if k not in set(e["job_key"])]
         if unknown:
-            raise KeyError(f"no events for job {unknown[0]!r}")
+            raise MissingKeyError(f"no events for job {unknown[0]!r}")
         e = e[e["job_key"].isin(wanted)]
     firsts = e.groupby("job_key", sort=False, observed=True)["time"].min().sort_values(kind="stable")
     keys = list(firsts.index[:max_jobs]) if job_keys is None else list(dict.fromkeys(job_keys))[:max_jobs]
@@ -413,7 +414,7 @@ def plot_wait_run(timelines: pd.DataFrame, by: By = None, *, measure: str = "wai
                   ax: Axes | None = None, **kwargs: Any) -> Axes:
     """Box plot of one measure of :func:`job_timelines` (``'wait'``, ``'claimed'``, ``'run'``) per group."""
     if measure not in _MEASURES:
-        raise ValueError(f"measure must be one of {', '.join(_MEASURES)}, got {measure!r}")
+        raise ArgumentError(f"measure must be one of {', '.join(_MEASURES)}, got {measure!r}")
     cols = _by_list(timelines, by)
     values = timelines[measure] / pd.Timedelta(1, unit=unit)
     ok = values.notna()

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import MissingKeyError
+
 __all__ = [
     "JOB_STATUSES",
     "STATUSES",
@@ -312,7 +314,7 @@ def offered_ops(kind: str) -> list[str]:
 def _spec(spelling: str) -> tuple[Op, bool]:
     parsed = parse_op(spelling)
     if parsed is None:
-        raise KeyError(spelling)
+        raise MissingKeyError(spelling)
     return OPS[parsed[0]], parsed[1]
 
 
