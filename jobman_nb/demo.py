@@ -36,6 +36,7 @@ from .dao import history as _history
 from .dao import query as _query
 from .dao.orm import ORM
 from .dao.sqlite_dao import SqliteDAO
+from .errors import ArgumentError, MissingFileError, OutputExistsError
 
 __all__ = ["START", "SOURCES", "WORKERS", "make_history"]
 
@@ -322,7 +323,7 @@ def _rows(orm: ORM, cols: dict[str, Sequence[Any]]) -> list[tuple]:
     """Zip column lists into rows in the table's field order (JSON already as text)."""
     names = list(orm.fields)
     if set(cols) != set(names):
-        raise RuntimeError(f"demo columns {sorted(cols)} do not match {orm.table}'s fields {names}")
+        raise AssertionError(f"demo columns {sorted(cols)} do not match {orm.table}'s fields {names}")
     return list(zip(*(cols[n] for n in names), strict=True))
 
 
@@ -706,18 +707,18 @@ def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int =
         If *n_jobs*, *seed* or *days* is not valid.
     """
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+        raise ArgumentError(f"n_jobs must be a positive integer, got {n_jobs!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        raise ArgumentError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 < days <= 3650:
-        raise ValueError(f"days must be a number of days in (0, 3650], got {days!r}")
+        raise ArgumentError(f"days must be a number of days in (0, 3650], got {days!r}")
     if job_dirs is not False:
         raise NotImplementedError("job directories are not written yet: pass job_dirs=False")
     path = Path(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
+        raise OutputExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
     if not path.parent.is_dir():
-        raise FileNotFoundError(f"no directory {path.parent} to write {path.name} into")
+        raise MissingFileError(f"no directory {path.parent} to write {path.name} into")
     t0 = time.perf_counter()
     plan = _Plan(int(n_jobs), int(seed), float(days))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")

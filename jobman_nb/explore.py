@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from .dao import EngineSqliteDAO, JobmanSqliteDAO, SqliteDAO, WorkerSqliteDAO
 from .dao.query import quote_identifier
-from .errors import SchemaError
+from .errors import ArgumentError, MissingFileError, NotFoundError, SchemaError
 from .pathmap import PathMap, PathMapLike, as_path_map
 from .vocabulary import declared_field_type
 
@@ -255,7 +255,7 @@ class JobDatabase:
     def jobman(self) -> JobmanSqliteDAO:
         """The DAO of jobman's own tables (``jobman_job``, ``jobman_kvp``)."""
         if self._jobman is None:
-            raise LookupError(f"{self.path} has no jobman_job/jobman_kvp tables; "
+            raise NotFoundError(f"{self.path} has no jobman_job/jobman_kvp tables; "
                               f"it holds {', '.join(self.daos) or 'no table sets'}")
         return self._jobman
 
@@ -265,7 +265,7 @@ class JobDatabase:
             if table in ts.tables:
                 return self.daos[ts.prefix]
         known = [t for ts in self.table_sets for t in ts.tables]
-        raise LookupError(f"no DAO owns table {table!r}; DAO tables are {', '.join(known)}")
+        raise NotFoundError(f"no DAO owns table {table!r}; DAO tables are {', '.join(known)}")
 
     def engine_for(self, worker_key: str) -> str | None:
         """Return the key of the engine a worker submits to, or None if the file has none.
@@ -412,15 +412,15 @@ def open_db(path: str | os.PathLike[str], read_only: bool = True, *, initialize:
     """
     path_map = as_path_map(path_map)
     if initialize and read_only:
-        raise ValueError("initialize=True writes to the file; pass read_only=False with it")
+        raise ArgumentError("initialize=True writes to the file; pass read_only=False with it")
     text = os.fspath(path)
     if text.startswith("sqlite:///"):
         text = text[len("sqlite:///"):]
     p = Path(text).expanduser()
     if not p.exists():
-        raise FileNotFoundError(f"no database file at {p.resolve()}")
+        raise MissingFileError(f"no database file at {p.resolve()}")
     if not p.is_file():
-        raise FileNotFoundError(f"{p.resolve()} is not a file")
+        raise MissingFileError(f"{p.resolve()} is not a file")
     with open(p, "rb") as fh:
         head = fh.read(len(_SQLITE_MAGIC))
     if head and head != _SQLITE_MAGIC:

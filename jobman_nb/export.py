@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .dao.utils import check_chunksize
+from .errors import ArgumentError, ArgumentTypeError, MissingDependencyError, MissingFileError, OutputExistsError
 from .explore import JobDatabase
 from .multi import DB_COLUMN, ManyDatabases, open_many
 
@@ -87,7 +88,7 @@ def _as_many(source: Any, names: Sequence[str] | None) -> tuple[ManyDatabases, b
         return open_many([source], names=names), True
     if isinstance(source, (Mapping, Sequence)):
         return open_many(source, names=names), True
-    raise TypeError(f"source must be a path, a list of paths, a {{name: path}} dict, a JobDatabase or "
+    raise ArgumentTypeError(f"source must be a path, a list of paths, a {{name: path}} dict, a JobDatabase or "
                     f"ManyDatabases; got {type(source).__name__}")
 
 
@@ -152,11 +153,11 @@ def _add_partitions(frame: pd.DataFrame, partition_by: Sequence[str]) -> pd.Data
     for name in partition_by:
         if name in TIME_PARTITIONS:
             if "created" not in frame.columns:
-                raise ValueError(f"partition_by {name!r} is derived from the 'created' field; the query's "
+                raise ArgumentError(f"partition_by {name!r} is derived from the 'created' field; the query's "
                                  "'fields' leave it out")
             frame[name] = _time_partition(frame["created"], TIME_PARTITIONS[name])
         elif name not in frame.columns:
-            raise ValueError(f"cannot partition by {name!r}: not a column of the jobs (nor one of "
+            raise ArgumentError(f"cannot partition by {name!r}: not a column of the jobs (nor one of "
                              f"{', '.join([DB_COLUMN, *TIME_PARTITIONS])})")
     return frame
 
@@ -281,16 +282,16 @@ def _is_dataset(path: Path) -> bool:
 
 def _check_out_dir(out: Path, overwrite: bool) -> None:
     if not out.parent.is_dir():
-        raise FileNotFoundError(f"no directory {out.parent} to write {out.name} into")
+        raise MissingFileError(f"no directory {out.parent} to write {out.name} into")
     if out.exists():
         if not out.is_dir():
-            raise FileExistsError(f"{out} is a file; export_parquet writes a directory")
+            raise OutputExistsError(f"{out} is a file; export_parquet writes a directory")
         if any(out.iterdir()):
             if not overwrite:
-                raise FileExistsError(f"{out} exists and is not empty; pass overwrite=True (CLI: --force) "
+                raise OutputExistsError(f"{out} exists and is not empty; pass overwrite=True (CLI: --force) "
                                       "to replace it")
             if not _is_dataset(out):
-                raise FileExistsError(f"{out} holds files other than Parquet; refusing to replace it")
+                raise OutputExistsError(f"{out} holds files other than Parquet; refusing to replace it")
 
 
 # -- the export -------------------------------------------------------------------------------
@@ -360,7 +361,7 @@ def export_parquet(source: Any, out_dir: str | os.PathLike[str], *, query: dict[
         partition_by = [partition_by]
     partition_by = list(partition_by)
     if len(set(partition_by)) != len(partition_by) or not all(isinstance(p, str) and p for p in partition_by):
-        raise ValueError(f"partition_by must be distinct column names, got {partition_by!r}")
+        raise ArgumentError(f"partition_by must be distinct column names, got {partition_by!r}")
     out = Path(out_dir)
     _check_out_dir(out, overwrite)
     many, owned = _as_many(source, names)
@@ -468,7 +469,7 @@ def export_file(dao: Any, ent_type: str, out: str | os.PathLike[str], *, query: 
     from tqdm.auto import tqdm
 
     if kind not in ("parquet", "csv"):
-        raise ValueError(f"kind must be 'parquet' or 'csv', got {kind!r}")
+        raise ArgumentError(f"kind must be 'parquet' or 'csv', got {kind!r}")
     check_chunksize(chunksize)
     out = Path(out)
     total = dao.count_ents(ent_type, query)  # validates the query first
@@ -534,7 +535,7 @@ def read_dask(out_dir: str | os.PathLike[str], **kwargs: Any) -> Any:
     try:
         import dask.dataframe as dd
     except ImportError as exc:
-        raise ImportError("reading the dataset with Dask needs the 'scale' extra: "
+        raise MissingDependencyError("reading the dataset with Dask needs the 'scale' extra: "
                           "pip install 'jobman_nb[scale]'") from exc
     import pandas as pd
 

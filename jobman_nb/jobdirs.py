@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .causes import find_cause
-from .errors import JobDirsError
+from .errors import JobDirsError, NotAFileError
 from .pathmap import PathMap, PathMapLike, as_path_map
 
 if TYPE_CHECKING:
@@ -209,7 +209,7 @@ def read_tail(path: str | os.PathLike[str], tail_bytes: int = 16384) -> str:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise IsADirectoryError(f"{path} is not a regular file")
+            raise NotAFileError(f"{path} is not a regular file")
         return _read_fd_tail(fd, st.st_size, tail_bytes)[0]
     finally:
         os.close(fd)

@@ -34,6 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .errors import ArgumentError, ArgumentTypeError, MissingKeyError
 from .explore import JobDatabase, open_db
 
 if TYPE_CHECKING:
@@ -61,12 +62,12 @@ class ManyDatabases:
 
     def __init__(self, databases: Mapping[str, JobDatabase], *, owned: bool = True) -> None:
         if not databases:
-            raise ValueError("ManyDatabases needs at least one database")
+            raise ArgumentError("ManyDatabases needs at least one database")
         for name, db in databases.items():
             if not isinstance(name, str) or not name:
-                raise ValueError(f"database names must be non-empty strings, got {name!r}")
+                raise ArgumentError(f"database names must be non-empty strings, got {name!r}")
             if not isinstance(db, JobDatabase):
-                raise TypeError(f"database {name!r} is a {type(db).__name__}, not a JobDatabase from open_db()")
+                raise ArgumentTypeError(f"database {name!r} is a {type(db).__name__}, not a JobDatabase from open_db()")
         self.databases: dict[str, JobDatabase] = dict(databases)
         self._owned = owned
 
@@ -80,7 +81,7 @@ class ManyDatabases:
         try:
             return self.databases[name]
         except KeyError:
-            raise KeyError(f"no database named {name!r}; names are {', '.join(self.names)}") from None
+            raise MissingKeyError(f"no database named {name!r}; names are {', '.join(self.names)}") from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.databases)
@@ -246,7 +247,7 @@ def _default_names(paths: Sequence[Path]) -> list[str]:
     if len(set(names)) == len(names):
         return names
     dup = next(n for n in names if names.count(n) > 1)
-    raise ValueError(f"two files would both be named {dup!r} (the file stem); pass names=[...] or a "
+    raise ArgumentError(f"two files would both be named {dup!r} (the file stem); pass names=[...] or a "
                      "{name: path} dict to open_many")
 
 
@@ -276,26 +277,26 @@ def open_many(paths: Sequence[PathLike] | Mapping[str, PathLike], names: Sequenc
         As :func:`jobman_nb.open_db`, naming the file.
     """
     if isinstance(paths, (str, os.PathLike)):
-        raise TypeError("open_many takes a list of paths (or a {name: path} dict); for one file use open_db")
+        raise ArgumentTypeError("open_many takes a list of paths (or a {name: path} dict); for one file use open_db")
     if isinstance(paths, Mapping):
         if names is not None:
-            raise ValueError("give names either as the keys of a {name: path} dict or as names=, not both")
+            raise ArgumentError("give names either as the keys of a {name: path} dict or as names=, not both")
         names, path_list = list(paths), [Path(os.fspath(p)) for p in paths.values()]
     else:
         path_list = [Path(os.fspath(p)) for p in paths]
         names = _default_names(path_list) if names is None else list(names)
     if not path_list:
-        raise ValueError("open_many needs at least one database path")
+        raise ArgumentError("open_many needs at least one database path")
     if len(names) != len(path_list):
-        raise ValueError(f"{len(names)} names for {len(path_list)} paths; give one name per path")
+        raise ArgumentError(f"{len(names)} names for {len(path_list)} paths; give one name per path")
     if len(set(names)) != len(names):
         dup = next(n for n in names if names.count(n) > 1)
-        raise ValueError(f"database name {dup!r} is given twice; names identify the rows' files")
+        raise ArgumentError(f"database name {dup!r} is given twice; names identify the rows' files")
     opened: dict[str, JobDatabase] = {}
     try:
         for name, path in zip(names, path_list, strict=True):
             if not isinstance(name, str) or not name:
-                raise ValueError(f"database names must be non-empty strings, got {name!r}")
+                raise ArgumentError(f"database names must be non-empty strings, got {name!r}")
             opened[name] = open_db(path, read_only=True)
     except BaseException:
         for db in opened.values():

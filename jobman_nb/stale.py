@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .dao.query import Query, compile_updates
+from .errors import ArgumentError, ArgumentTypeError, MissingKeyError
 from .frames import epoch_to_utc
 
 if TYPE_CHECKING:
@@ -37,19 +38,19 @@ MODIFIED_TOLERANCE = 1e-6
 def _seconds(older_than: Any) -> float:
     """A duration given as Timedelta, timedelta, str ('2h', '90min') or seconds, in seconds."""
     if isinstance(older_than, bool):
-        raise TypeError(f"older_than must be a duration (Timedelta, '2h' or seconds), got {older_than!r}")
+        raise ArgumentTypeError(f"older_than must be a duration (Timedelta, '2h' or seconds), got {older_than!r}")
     if isinstance(older_than, (int, float)):
         seconds = float(older_than)
     elif isinstance(older_than, (str, timedelta, pd.Timedelta)):
         try:
             seconds = pd.Timedelta(older_than).total_seconds()
         except ValueError as exc:
-            raise ValueError(f"older_than {older_than!r} is not a duration; use e.g. '2h', '90min', "
+            raise ArgumentError(f"older_than {older_than!r} is not a duration; use e.g. '2h', '90min', "
                              "pd.Timedelta(hours=2) or seconds") from exc
     else:
-        raise TypeError(f"older_than must be a duration (Timedelta, '2h' or seconds), got {older_than!r}")
+        raise ArgumentTypeError(f"older_than must be a duration (Timedelta, '2h' or seconds), got {older_than!r}")
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"older_than must be a finite, non-negative duration, got {older_than!r}")
+        raise ArgumentError(f"older_than must be a finite, non-negative duration, got {older_than!r}")
     return seconds
 
 
@@ -60,7 +61,7 @@ def _epoch(now: Any) -> float:
         return float(now)
     ts = pd.Timestamp(now)
     if ts.tzinfo is None:
-        raise ValueError(f"now={now!r} has no time zone; give a UTC time or epoch seconds")
+        raise ArgumentError(f"now={now!r} has no time zone; give a UTC time or epoch seconds")
     return ts.timestamp()
 
 
@@ -78,13 +79,13 @@ def default_stale_age(dao: SqliteDAO, *, q: float = 0.99, factor: float = 3.0,
         If no job has finished yet (pass ``older_than`` explicitly then).
     """
     if not 0 < q <= 1:
-        raise ValueError(f"q must be in (0, 1], got {q!r}")
+        raise ArgumentError(f"q must be in (0, 1], got {q!r}")
     rows = dao.query_jobs({"filters": [{"field": "status", "op": "IN", "arg": ["COMPLETED", "FAILED"]}],
                            "fields": ["created", "modified"]})
     spans = pd.Series([r["modified"] - r["created"] for r in rows
                        if r["modified"] is not None and r["created"] is not None], dtype="float64")
     if spans.empty:
-        raise ValueError("no finished jobs to learn typical durations from; pass older_than (e.g. '2h')")
+        raise ArgumentError("no finished jobs to learn typical durations from; pass older_than (e.g. '2h')")
     seconds = max(float(spans.quantile(q)) * factor, _seconds(minimum))
     return pd.Timedelta(seconds=seconds)
 
@@ -121,7 +122,7 @@ def find_stale_jobs(dao: SqliteDAO, older_than: Any = None, *, now: Any = None,
     seconds = _seconds(older_than) if older_than is not None else default_stale_age(dao).total_seconds()
     statuses = list(statuses)
     if not statuses or not all(isinstance(s, str) for s in statuses):
-        raise ValueError(f"statuses must be a non-empty list of status names, got {statuses!r}")
+        raise ArgumentError(f"statuses must be a non-empty list of status names, got {statuses!r}")
     t_now = _epoch(now)
     filters = [*query.get("filters", []), {"field": "status", "op": "IN", "arg": statuses},
                {"field": "modified", "op": "<", "arg": t_now - seconds}]
@@ -137,7 +138,7 @@ def _seen(jobs: Any) -> list[tuple[Any, Any, float | None]]:
     if isinstance(jobs, pd.DataFrame):
         missing = [c for c in ("key", "status", "modified") if c not in jobs.columns]
         if missing:
-            raise KeyError(f"requeue needs the key, status and modified the user saw; the frame lacks "
+            raise MissingKeyError(f"requeue needs the key, status and modified the user saw; the frame lacks "
                            f"{', '.join(missing)}")
         mod = jobs["modified"]
         if pd.api.types.is_datetime64_any_dtype(mod):
@@ -150,10 +151,11 @@ def _seen(jobs: Any) -> list[tuple[Any, Any, float | None]]:
         out = []
         for job in jobs:
             if not isinstance(job, Mapping) or not {"key", "status", "modified"} <= set(job):
-                raise TypeError(f"requeue: each job must be a dict with key, status and modified, got {job!r}")
+                raise ArgumentTypeError(f"requeue: each job must be a dict with key, status and modified, got {job!r}")
             out.append((job["key"], job["status"], job["modified"]))
         return out
-    raise TypeError(f"requeue takes a query dict, a DataFrame or a list of job dicts, got {type(jobs).__name__}")
+    raise ArgumentTypeError("requeue takes a query dict, a DataFrame or a list of job dicts, "
+                            f"got {type(jobs).__name__}")
 
 
 def requeue(dao: SqliteDAO, jobs: Query | pd.DataFrame | Iterable[Mapping[str, Any]], *,
