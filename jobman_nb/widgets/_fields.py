@@ -42,7 +42,7 @@ op_label = vocabulary.op_label
 op_arity = vocabulary.op_arity
 
 
-class InputError(ValueError):
+class InputError(JobmanError, ValueError):
     """A value typed into the form cannot be used; the message says why."""
 
 

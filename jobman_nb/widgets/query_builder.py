@@ -20,7 +20,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ..dao.query import Query
-from ..errors import QueryError
+from ..errors import ArgumentError, QueryError
 from . import _fields
 from ._fields import FieldSpec, InputError
 
@@ -265,7 +265,7 @@ class QueryBuilder(widgets.VBox):
         if ent_type not in dao.orms:
             raise QueryError(f"unknown ent_type {ent_type!r}; this DAO has {', '.join(map(repr, dao.orms))}")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+            raise ArgumentError(f"limit must be a positive integer, got {limit!r}")
         self.dao = dao
         self.ent_type = ent_type
         self._default_limit = limit
