@@ -186,8 +186,8 @@ LONG_PAD = [f"~pad{i}" for i in range(200)] + [10_000.5 + i for i in range(200)]
 
 @SETTINGS
 @given(records=st.lists(job, min_size=1, max_size=25), query_filters=st.lists(filters, min_size=1, max_size=3))
-def test_long_in_lists_select_what_short_ones_do(records, query_filters):
-    dao = JobmanSqliteDAO()
+def test_long_in_lists_select_what_short_ones_do(records, query_filters, make_dao):
+    dao = make_dao()
     saved = dao.save_jobs([{**r, "key": f"k{i:02d}"} for i, r in enumerate(records)])
     long = [_padded(f, LONG_PAD) for f in query_filters]
     got = sorted(j["key"] for j in dao.query_jobs({"filters": long}))
