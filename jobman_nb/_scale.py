@@ -27,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from .errors import ArgumentError
 from .vocabulary import status_order
 
 #: The column of counts in the long-form tables.
@@ -67,12 +68,12 @@ def bucket_ns(freq: str) -> tuple[int, bool]:
     try:
         offset = pd.tseries.frequencies.to_offset(freq)
     except ValueError as exc:
-        raise ValueError(f"freq: {freq!r} is not a pandas frequency ({exc})") from None
+        raise ArgumentError(f"freq: {freq!r} is not a pandas frequency ({exc})") from None
     nanos = getattr(offset, "nanos", None) if isinstance(offset, pd.offsets.Tick) else None
     if nanos is None:  # weeks, months, business days...: periods made of whole days
         return _DAY_NS, False
     if nanos % 1000:
-        raise ValueError(f"freq: {freq!r} is finer than a microsecond")
+        raise ArgumentError(f"freq: {freq!r} is finer than a microsecond")
     if _DAY_NS % nanos == 0:
         return nanos, False  # 'h', '15min', 'D': every midnight is a period start
     if nanos % _DAY_NS == 0:

@@ -579,11 +579,11 @@ def read_duckdb(out_dir: str | os.PathLike[str], *, connection: Any = None) -> A
     try:
         import duckdb
     except ImportError as exc:
-        raise ImportError("reading the dataset with DuckDB needs the 'scale' extra: "
+        raise MissingDependencyError("reading the dataset with DuckDB needs the 'scale' extra: "
                           "pip install 'jobman_nb[scale]'") from exc
     root = Path(out_dir)
     if not root.is_dir() or next(root.rglob("*.parquet"), None) is None:
-        raise FileNotFoundError(f"no exported dataset (Parquet files) under {os.fspath(out_dir)!r}")
+        raise MissingFileError(f"no exported dataset (Parquet files) under {os.fspath(out_dir)!r}")
     con = connection if connection is not None else duckdb.default_connection()
     return con.sql("SELECT * FROM read_parquet(?, hive_partitioning = true, hive_types_autocast = false)",
                    params=[os.fspath(root / "**" / "*.parquet")])
