@@ -131,7 +131,8 @@ class JobsDaoMixin:
                     rows = cur.execute(f"SELECT rowid, {read.columns_sql} FROM {_query.quote_identifier(orm.table)} "
                                        f"WHERE {in_rowids}", [*read.columns_params, _query.dumps(rowids)]).fetchall()
             except sqlite3.Error as exc:
-                raise UpdateError(f"claim_jobs: cannot update {orm.table}: {exc}") from exc
+                raise orm.invalid_json(conn, exc) or UpdateError(f"claim_jobs: cannot update {orm.table}: {exc}") \
+                    from exc
         position = {rowid: i for i, rowid in enumerate(rowids)}
         rows.sort(key=lambda r: position[r[0]])
         return orm.decode_rows([r[1:] for r in rows], read)

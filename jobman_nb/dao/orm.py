@@ -88,20 +88,67 @@ def normalize_fields(fields: Any) -> dict[str, FieldInfo]:
     return out
 
 
+def invalid_json_error(connection: Connection, table: str, json_columns: Sequence[str],
+                       exc: sqlite3.Error) -> CorruptRecordError | None:
+    """The :class:`CorruptRecordError` behind SQLite's "malformed JSON" *exc*, naming the table and record.
+
+    Runs only once a statement failed: a scan for the first row of *table*
+    whose JSON column holds text that is not JSON. None if *exc* is another error.
+    """
+    if "malformed JSON" not in str(exc):
+        return None
+    conn = raw_connection(connection)
+    q = _query.quote_identifier
+    info = conn.execute(f"PRAGMA table_info({q(table)})").fetchall()
+    key = next((r[1] for r in info if r[5]), None)
+    present = {r[1] for r in info}
+    for column in (c for c in json_columns if c in present):
+        row = conn.execute(f"SELECT {q(key) if key else 'rowid'} FROM {q(table)} WHERE typeof({q(column)}) = 'text' "
+                           f"AND NOT json_valid({q(column)}) LIMIT 1").fetchone()
+        if row is not None:
+            return CorruptRecordError(
+                f"{table}: record {row[0]!r} holds invalid JSON in {column!r}, which a JSON-path filter, order or "
+                "field cannot read; fix or delete that record (a query without JSON paths still reads it)")
+    return CorruptRecordError(f"{table}: a record holds invalid JSON, which a JSON-path filter, order or field "
+                              f"cannot read ({exc})")
+
+
+@contextlib.contextmanager
+def reading_json(connection: Connection, table: str, json_columns: Sequence[str]) -> Iterator[None]:
+    """Turn SQLite's "malformed JSON" inside the block into a :class:`CorruptRecordError` naming the record."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        error = invalid_json_error(connection, table, json_columns, exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
 def iter_rows(select: _query.Select, connection: Connection, chunksize: int = 50_000
               ) -> Iterator[list[tuple[Any, ...]]]:
     """Run a compiled SELECT now and return an iterator over its rows, as plain tuples in lists of *chunksize*.
 
     The values are as stored (JSON text undecoded), in ``select.names`` order.
     The cursor closes when the iterator is exhausted or closed.
+
+    Raises
+    ------
+    CorruptRecordError
+        If a JSON path meets a record whose JSON text is invalid.
     """
     cur = raw_connection(connection).cursor()
     cur.row_factory = None  # plain tuples: no dicts are built
-    cur.execute(select.sql, select.params)
+    with reading_json(connection, select.table, select.json_columns):
+        cur.execute(select.sql, select.params)
 
     def chunks() -> Iterator[list[tuple[Any, ...]]]:
         try:
-            while rows := cur.fetchmany(chunksize):
+            while True:
+                with reading_json(connection, select.table, select.json_columns):
+                    rows = cur.fetchmany(chunksize)
+                if not rows:
+                    break
                 yield rows
         finally:
             with contextlib.suppress(sqlite3.ProgrammingError):  # the connection may be closed already
@@ -374,6 +421,14 @@ class ORM:
             out.append(rec)
         return out
 
+    def reading(self, connection: Connection) -> contextlib.AbstractContextManager[None]:
+        """A block in which SQLite's "malformed JSON" becomes a :class:`CorruptRecordError` naming the record."""
+        return reading_json(connection, self.table, [c for c, t in self.columns.items() if t == "JSON"])
+
+    def invalid_json(self, connection: Connection, exc: sqlite3.Error) -> CorruptRecordError | None:
+        """The :class:`CorruptRecordError` naming the record behind SQLite's "malformed JSON" *exc*, else None."""
+        return invalid_json_error(connection, self.table, [c for c, t in self.columns.items() if t == "JSON"], exc)
+
     def _cursor(self, select: _query.Select, connection: Connection) -> sqlite3.Cursor:
         cur = raw_connection(connection).cursor()
         cur.row_factory = None
@@ -388,7 +443,9 @@ class ORM:
             If the query is malformed (before any SQL runs).
         """
         select = self.compile_query(query, connection)
-        return self.decode_rows(self._cursor(select, connection).fetchall(), select)
+        with self.reading(connection):
+            rows = self._cursor(select, connection).fetchall()
+        return self.decode_rows(rows, select)
 
     def iter_objects(self, query: Any = None, connection: Connection | None = None,
                      chunksize: int = 50_000) -> Iterator[list[Record]]:
@@ -400,8 +457,13 @@ class ORM:
         select = self.compile_query(query, connection)
 
         def chunks() -> Iterator[list[Record]]:
-            cur = self._cursor(select, connection)
-            while rows := cur.fetchmany(chunksize):
+            with self.reading(connection):
+                cur = self._cursor(select, connection)
+            while True:
+                with self.reading(connection):
+                    rows = cur.fetchmany(chunksize)
+                if not rows:
+                    break
                 yield self.decode_rows(rows, select)
 
         return chunks()
@@ -445,14 +507,16 @@ class ORM:
             sql = f"SELECT count(*) {scope}"
         else:
             sql, params = f"SELECT count(*) FROM (SELECT 1 {scope} LIMIT ?)", [*params, cap]
-        return int(raw_connection(connection).execute(sql, params).fetchone()[0])
+        with self.reading(connection):
+            return int(raw_connection(connection).execute(sql, params).fetchone()[0])
 
     def count_by(self, field: str, query: Any = None, connection: Connection | None = None) -> dict[Any, int]:
         """``{value: number of matching records}`` for a field or JSON path, in SQLite's order of the values."""
         scope, params = self._scope(query, connection)
         ref, expr = self._field_expr(field, connection, "count_by")
-        rows = raw_connection(connection).execute(f"SELECT {expr}, count(*) {scope} GROUP BY 1 ORDER BY 1",
-                                                  [*(ref.params if expr != "NULL" else ()), *params])
+        with self.reading(connection):
+            rows = raw_connection(connection).execute(f"SELECT {expr}, count(*) {scope} GROUP BY 1 ORDER BY 1",
+                                                      [*(ref.params if expr != "NULL" else ()), *params]).fetchall()
         return {self._decode_value(ref, v): int(n) for v, n in rows}
 
     def distinct_values(self, field: str, query: Any = None, connection: Connection | None = None, *,
@@ -463,8 +527,9 @@ class ORM:
         scope, params = self._scope(query, connection)
         ref, expr = self._field_expr(field, connection, "distinct_values")
         sql = f"SELECT DISTINCT {expr} {scope} ORDER BY 1 LIMIT ?"
-        rows = raw_connection(connection).execute(
-            sql, [*(ref.params if expr != "NULL" else ()), *params, -1 if limit is None else limit])
+        with self.reading(connection):
+            rows = raw_connection(connection).execute(
+                sql, [*(ref.params if expr != "NULL" else ()), *params, -1 if limit is None else limit]).fetchall()
         return [self._decode_value(ref, r[0]) for r in rows]
 
     def sample_json_paths(self, field: str, connection: Connection, *, sample: int = 500,
@@ -544,5 +609,5 @@ class ORM:
         try:
             cursor = raw_connection(connection).execute(sql, params)
         except sqlite3.Error as exc:
-            raise UpdateError(f"cannot update {self.table}: {exc}") from exc
+            raise self.invalid_json(connection, exc) or UpdateError(f"cannot update {self.table}: {exc}") from exc
         return {"rowcount": cursor.rowcount}

@@ -595,6 +595,9 @@ class Select:
     #: The select list alone, and the parameters it uses (for composing other statements).
     columns_sql: str = ""
     columns_params: list[Any] = field(default_factory=list)
+    #: The table read, and its JSON columns (to name a record holding invalid JSON).
+    table: str = ""
+    json_columns: tuple[str, ...] = ()
 
 
 def compile_select(query: Any, table: str, columns: Columns,
@@ -680,7 +683,8 @@ def compile_select(query: Any, table: str, columns: Columns,
         sql += " LIMIT ? OFFSET ?"
         all_params += [-1 if limit is None else limit, offset or 0]
     check_variables(all_params)
-    return Select(sql, all_params, names, json_names, ", ".join(exprs) or "rowid", select_params)
+    return Select(sql, all_params, names, json_names, ", ".join(exprs) or "rowid", select_params, table,
+                  tuple(c for c, t in columns.items() if t == "JSON"))
 
 
 def check_variables(params: Sequence[Any], where: str = "query") -> None:

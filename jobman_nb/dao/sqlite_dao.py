@@ -620,7 +620,7 @@ class SqliteDAO:
             try:
                 cursor = conn.execute(sql, params)
             except sqlite3.Error as exc:
-                raise UpdateError(f"cannot update {orm.table}: {exc}") from exc
+                raise orm.invalid_json(conn, exc) or UpdateError(f"cannot update {orm.table}: {exc}") from exc
         return {"rowcount": cursor.rowcount}
 
     # -- DataFrames (jobman_nb.frames; pandas is imported on first use) ---------------------
