@@ -52,7 +52,6 @@ instead, giving the same frame.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -274,45 +273,80 @@ def _arrow_leaf(arr: pa.ChunkedArray) -> pd.Series | None:
     return pd.Series(arr.to_pandas(types_mapper=_ARROW_PANDAS.get))
 
 
+def _positions(pos: np.ndarray, n: int) -> pa.Array:
+    """A take index placing row j of a parsed subset at row pos[j] of n (null elsewhere)."""
+    index = np.full(n, -1, dtype=np.int64)
+    index[pos] = np.arange(len(pos), dtype=np.int64)
+    return pa.array(index, mask=index < 0)
+
+
+def _read_json_lines(lines: pa.Array) -> pa.Table | None:
+    """Parse JSON object texts with pyarrow's JSON reader in one pass; None if it refuses them."""
+    joined = pc.binary_join_element_wise(lines, "\n", "").cast(pa.large_string())
+    _, offsets, chars = joined.buffers()
+    bounds = np.frombuffer(offsets, dtype=np.int64)[joined.offset:joined.offset + len(joined) + 1]
+    data = chars[int(bounds[0]):int(bounds[-1])] if len(joined) and chars is not None else pa.py_buffer(b"")
+    multiline = pc.any(pc.match_substring(lines, "\n")).as_py()
+    try:
+        return pa_json.read_json(pa.BufferReader(data),
+                                 read_options=pa_json.ReadOptions(block_size=max(len(data), 1) + 1),
+                                 parse_options=pa_json.ParseOptions(newlines_in_values=bool(multiline)))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _own_values(text: pa.Array, pos: np.ndarray, n: int, name: str, keys: Sequence[Any],
+                table: str) -> pd.Series | None:
+    """The JSON field's own column: its values that are not objects (at *pos*), missing elsewhere.
+
+    Parsed by pyarrow (each text wrapped as ``{"v": ...}``) when their types agree and convert
+    back faithfully, else by json.loads; None if one of them is an object after all.
+    """
+    others = text.take(pa.array(pos))
+    parsed = _read_json_lines(pc.binary_join_element_wise('{"v":', others, "}", ""))
+    if parsed is not None and parsed.num_rows == len(pos) and parsed.column_names == ["v"]:
+        arr = parsed.column("v")
+        if not pa.types.is_struct(arr.type) and _faithful(arr.type) and _valid(arr):
+            series = _arrow_leaf(arr if len(pos) == n else arr.take(_positions(pos, n)))
+            if series is not None:
+                return series
+    own: list[Any] = [None] * n
+    for i, v in zip(pos.tolist(), others.to_pylist(), strict=True):
+        own[i] = _loads(v, name, keys[i], table)
+        if isinstance(own[i], dict):
+            return None
+    return _infer_series(own)
+
+
 def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: str) -> list[tuple[Path, pd.Series]]:
     """Expand one chunk of a JSON text column; pyarrow parses the objects in one pass."""
     n = len(values)
     name = ".".join(root)
-    obj_pos: list[int] = []
-    obj_text: list[str] = []
-    own: list[Any] = [None] * n
-    for i, v in enumerate(values):
-        if v.__class__ is str and v[:1] == "{":
-            obj_pos.append(i)
-            obj_text.append(v)
-        elif v is not None and v != "null":
-            own[i] = _loads(v, name, keys[i], table)
-            if isinstance(own[i], dict):  # JSON text with leading blanks from another tool
-                return _flatten([_loads(v, name, keys[j], table) for j, v in enumerate(values)], root)
-    if not obj_pos:
-        return [(root, _infer_series(own))]
-    data = "\n".join(obj_text).encode("utf-8")
     try:
-        parsed = pa_json.read_json(
-            io.BytesIO(data),
-            read_options=pa_json.ReadOptions(block_size=len(data) + 1, use_threads=True),
-            parse_options=pa_json.ParseOptions(newlines_in_values=data.count(b"\n") != len(obj_text) - 1))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        parsed = None
+        text = pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # bare numbers written by another tool
+        return _flatten([_loads(v, name, keys[i], table) for i, v in enumerate(values)], root)
+    # Which rows hold objects and which other values, found column-wise (no loop over the rows).
+    is_obj = pc.fill_null(pc.equal(pc.utf8_slice_codeunits(text, 0, 1), "{"), False)
+    is_other = pc.fill_null(pc.and_(pc.invert(is_obj), pc.not_equal(text, "null")), False)
+    obj_pos = np.flatnonzero(is_obj.to_numpy(zero_copy_only=False))
+    other_pos = np.flatnonzero(is_other.to_numpy(zero_copy_only=False))
+    own = _own_values(text, other_pos, n, name, keys, table) if len(other_pos) else _object_series([None] * n)
+    if own is None:  # JSON text of an object with leading blanks, from another tool
+        return _flatten([_loads(v, name, keys[i], table) for i, v in enumerate(values)], root)
+    if not len(obj_pos):
+        return [(root, own)]
+    objects = text.filter(is_obj)
+    parsed = _read_json_lines(objects)
     if parsed is None or parsed.num_rows != len(obj_pos):
         # Types differ between rows (or invalid JSON, which json.loads reports).
         return _flatten([_loads(v, name, keys[i], table) for i, v in enumerate(values)], root)
-    take = None
-    if len(obj_pos) != n:
-        index: list[int | None] = [None] * n
-        for j, i in enumerate(obj_pos):
-            index[i] = j
-        take = pa.array(index, pa.int64())
+    take = None if len(obj_pos) == n else _positions(obj_pos, n)
     loaded: list[Any] = []
 
     def python_leaf(path: Path) -> pd.Series:
         if not loaded:
-            loaded.extend(json.loads(t) for t in obj_text)
+            loaded.extend(json.loads(t) for t in objects.to_pylist())
         vals: list[Any] = [None] * n
         for j, obj in enumerate(loaded):
             for k in path[len(root):]:
@@ -320,7 +354,7 @@ def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: 
             vals[obj_pos[j]] = obj
         return _infer_series(vals)
 
-    out = [(root, _infer_series(own))]
+    out = [(root, own)]
 
     def walk(path: Path, arr: pa.ChunkedArray) -> None:
         if pa.types.is_struct(arr.type):
@@ -450,8 +484,9 @@ def _set_status(frame: pd.DataFrame, categories: Sequence[Any] | None = None) ->
         col = frame["status"]
         if categories is None:
             categories = _status_categories(col.dropna().unique())
-        values = col.astype(object).where(col.notna(), None)
-        frame["status"] = pd.Categorical(values, categories=categories)
+        if col.dtype == object:
+            col = col.where(col.notna(), None)
+        frame["status"] = pd.Categorical(col, categories=categories)
     return frame
 
 
@@ -693,7 +728,8 @@ def iter_ents_df(dao: SqliteDAO, ent_type: str | None, query: Any = None, *, chu
     """Yield the frame of :func:`query_ents_df` in chunks of at most *chunksize* rows.
 
     Every chunk has the selected fields with fixed dtypes (``status`` has the
-    same categories in every chunk: those of the whole result). Dotted JSON
+    same categories in every chunk: the job statuses, then any other status
+    in the table, so they are known before the first chunk). Dotted JSON
     columns come from the data: a chunk has every dotted column seen in it or
     in an earlier chunk (all-missing where its rows lack the key, with the
     dtype it first had), so a key that first appears in a later chunk adds a
@@ -727,7 +763,9 @@ def iter_ents_df(dao: SqliteDAO, ent_type: str | None, query: Any = None, *, chu
     kinds = _kinds(orm.columns)
     categories = None
     if "status" in select.names and kinds.get("status") == "STATUS":
-        categories = _status_categories(dao.distinct_values(ent_type, "status", query))
+        # the statuses of the table, not only of the result: read from the status index in a few
+        # seeks, so the first chunk does not wait for a pass over every matching row
+        categories = _status_categories(dao.distinct_values(ent_type, "status"))
     total = None
     if progress is None:
         progress = interactive() and dao.count_ents(ent_type, query, cap=PROGRESS_MIN_ROWS) >= PROGRESS_MIN_ROWS

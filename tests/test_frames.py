@@ -333,3 +333,14 @@ def test_json_field_column_only_where_some_row_is_not_an_object(dao):
     assert df["job_spec"].tolist()[3] == "text" and df["job_spec"].isna().tolist()[:3] == [True] * 3
     # a field NULL in every row keeps its column
     assert dao.query_jobs_df()["errors"].isna().all()
+
+
+def test_iter_status_categories_are_known_before_the_first_chunk(dao):
+    # the table's statuses (read from its status index), whatever the query selects
+    dao.save_jobs([{"key": "a", "status": "PENDING"}, {"key": "b", "status": "ZOMBIE"}, {"key": "c", "status": None}])
+    pending = {"filters": [{"field": "status", "op": "=", "arg": "PENDING"}]}
+    chunks = list(dao.iter_jobs_df(pending, chunksize=1))
+    assert [list(c["status"].cat.categories) for c in chunks] == [[*STATUSES, "ZOMBIE"]]
+    assert dao.distinct_values("job", "status") == [None, "PENDING", "ZOMBIE"]
+    dao.save_jobs([{"key": "c", "status": "ALIVE"}])
+    assert dao.distinct_values("job", "status") == ["ALIVE", "PENDING", "ZOMBIE"]

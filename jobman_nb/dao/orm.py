@@ -484,6 +484,33 @@ class ORM:
         present = self.present_columns(connection) if connection is not None else None
         return ref, ("NULL" if present is not None and ref.column not in present else ref.sql)
 
+    def _skip_scan(self, column: str, connection: Connection | None, limit: int | None) -> list[Any] | None:
+        """The distinct non-NULL values of *column* by a skip-scan of an index led by it (one seek per
+        value instead of a pass over every row); None without such an index or with NULLs present."""
+        if not self._leads_an_index(column, connection):
+            return None
+        conn = raw_connection(connection)
+        t, c = _query.quote_identifier(self.table), _query.quote_identifier(column)
+        rows = conn.execute(
+            f"WITH RECURSIVE s(v) AS (SELECT min({c}) FROM {t} UNION ALL "
+            f"SELECT (SELECT min({c}) FROM {t} WHERE {c} > s.v) FROM s WHERE s.v IS NOT NULL) "
+            f"SELECT v FROM s WHERE v IS NOT NULL LIMIT ?", [-1 if limit is None else limit]).fetchall()
+        if not rows or conn.execute(f"SELECT 1 FROM {t} WHERE {c} IS NULL LIMIT 1").fetchone():
+            return None
+        return [r[0] for r in rows]
+
+    def _leads_an_index(self, column: str, connection: Connection | None) -> bool:
+        """Whether an index of the table has *column* first (so min/max and skip-scans seek)."""
+        if connection is None:
+            return False
+        conn = raw_connection(connection)
+        t = _query.quote_identifier(self.table)
+        for index in conn.execute(f"PRAGMA index_list({t})").fetchall():
+            first = conn.execute(f"PRAGMA index_info({_query.quote_identifier(index[1])})").fetchone()
+            if first is not None and first[2] == column:
+                return True
+        return False
+
     def _decode_value(self, ref: _query.FieldRef, value: Any) -> Any:
         if ref.whole_json and isinstance(value, str):
             try:
@@ -526,6 +553,11 @@ class ORM:
             raise QueryError(f"distinct_values: limit must be an integer >= 0 or None, got {limit!r}")
         scope, params = self._scope(query, connection)
         ref, expr = self._field_expr(field, connection, "distinct_values")
+        if not _query.check_query(query) and not ref.path and expr != "NULL":
+            with self.reading(connection):
+                values = self._skip_scan(ref.column, connection, limit)
+            if values is not None:
+                return [self._decode_value(ref, v) for v in values]
         sql = f"SELECT DISTINCT {expr} {scope} ORDER BY 1 LIMIT ?"
         with self.reading(connection):
             rows = raw_connection(connection).execute(
