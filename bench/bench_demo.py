@@ -17,6 +17,10 @@ own, from ``wait4``), sides interleaved, median of ``--repeat`` runs:
 The ratio is demo rows/s ÷ bare rows/s (target ≥ 0.5); the demo's time also
 holds building the rows and creating the indexes after them. Files are
 deleted after each run.
+
+Then the job directories: the default demo (``--dirs-jobs``, 10,000 jobs) with
+and without its dirs, interleaved; dirs per second = dirs written ÷ the time
+they add (the records are the same either way).
 """
 
 from __future__ import annotations
@@ -72,12 +76,12 @@ def _run(cmd: list[str]) -> tuple[str, float, int]:
     return out, wall, usage.ru_maxrss * 1024
 
 
-def _demo(path: Path, n: int) -> tuple[float, float, int]:
+def _demo(path: Path, n: int, dirs: bool = False) -> tuple[float, float, int]:
     """Rows, seconds and peak memory of ``jobman-nb demo``."""
     import sqlite3
 
     _, wall, peak = _run([sys.executable, "-c", "from jobman_nb.cli import main; main()", "demo", str(path),
-                          "--jobs", str(n), "--no-job-dirs", "--force"])
+                          "--jobs", str(n), "--force", *([] if dirs else ["--no-job-dirs"])])
     conn = sqlite3.connect(path)
     try:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -103,6 +107,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", default=None, help="Where the files go (default: a temp dir).")
+    parser.add_argument("--dirs-jobs", type=int, default=10_000, help="Jobs of the dirs figure (0: skip it).")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir, prefix="bench_demo_") as tmp:
         demo_path, bare_path = Path(tmp) / "demo.sqlite", Path(tmp) / "bare.sqlite"
@@ -128,6 +133,27 @@ def main() -> None:
           f"({demo_rate:,.0f} vs {bare_rate:,.0f} rows/s)  target >= 0.5x")
     print(f"peak memory demo: {max(demo_peaks) / 2**20:,.0f} MiB (bare executemany process: "
           f"{max(bare_peaks) / 2**20:,.0f} MiB)  target <= 1024 MiB")
+    if args.dirs_jobs:
+        _dirs_figure(args.dirs_jobs, args.repeat, args.workdir)
+
+
+def _dirs_figure(n: int, repeat: int, workdir: str | None) -> None:
+    import shutil
+
+    with_dirs, without = [], []
+    with tempfile.TemporaryDirectory(dir=workdir, prefix="bench_demo_dirs_") as tmp:
+        path = Path(tmp) / "demo.sqlite"
+        for i in range(repeat):
+            for dirs in ((True, False) if i % 2 == 0 else (False, True)):
+                _, secs, _ = _demo(path, n, dirs)
+                (with_dirs if dirs else without).append(secs)
+                if dirs:
+                    count = sum(1 for p in Path(tmp, "demo.jobs").rglob("*") if p.is_dir())
+                    shutil.rmtree(Path(tmp, "demo.jobs"))
+                _remove(path)
+    added = statistics.median(with_dirs) - statistics.median(without)
+    print(f"\njob dirs, {n:,} jobs (median of {repeat}): {count:,} dirs (and their parents) add {added:.1f} s "
+          f"to {statistics.median(without):.1f} s: {count / added:,.0f} dirs/s")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,13 @@ use: ``jobman_job`` rows submitted by a few sources, each worker's tables
 (``_worker_<key>_job``) and each engine's (``engine_<key>_job``), linked the way
 jobman 0.0.1 links them (``worker_meta.key`` → worker job, whose key equals the
 jobman job's; ``engine_meta.key`` → engine job), batch jobs with subjobs, kvps,
-and FAILED jobs whose errors have causes an analysis can find: out-of-memory
-for heavy methods given little memory, SCF convergence failures for one
-method/basis, walltime exceeded, a user over quota, a flaky cluster node.
+and FAILED jobs. Like jobman, it records almost nothing about why a job failed
+(``errors`` is null, or jobman's generic "No completed checkpoint" traceback for
+a batch's subjob); the causes are in the job directories it writes beside the
+file, as jobman and Slurm leave them: out-of-memory kills for heavy methods
+given little memory, SCF convergence failures for one method/basis, walltime
+exceeded, a user over quota, a flaky cluster node. The history is written in
+chunks, so memory stays bounded whatever the number of jobs.
 
 Everything, timestamps and keys included, derives from the seed: the history
 starts at :data:`START` (2026-01-05 00:00 UTC), not at the current time, so two
@@ -19,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import shutil
 import sqlite3
 import time
 from collections import Counter, deque
@@ -31,6 +36,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import _demo_logs as _logs
 from .dao import EngineSqliteDAO, JobmanSqliteDAO, WorkerSqliteDAO
 from .dao import history as _history
 from .dao import query as _query
@@ -85,7 +91,7 @@ _WALLTIME = np.array([3_600, 4 * 3_600, 12 * 3_600, 24 * 3_600])
 # Submissions per hour of day (UTC): busiest in working hours.
 _HOURLY = np.array([2, 1, 1, 1, 1, 2, 4, 7, 10, 12, 12, 11, 9, 11, 12, 12, 11, 9, 7, 6, 5, 4, 3, 2], float)
 
-_OK, _QUOTA, _NODE, _OOM, _SCF, _WALL = range(6)
+_OK, _QUOTA, _NODE, _OOM, _SCF, _WALL = _logs.OK, _logs.QUOTA, _logs.NODE, _logs.OOM, _logs.SCF, _logs.WALL
 
 
 _HEX_PAIRS = np.frombuffer(bytes.hex(bytes(range(256))).encode(), dtype=np.uint8).reshape(256, 2)
@@ -126,8 +132,9 @@ class _Plan:
         self.n = n_jobs
         self.now = START + days * _DAY
         self.bounds = [(lo, min(lo + _CHUNK, n_jobs)) for lo in range(0, n_jobs, _CHUNK)]
-        children = np.random.SeedSequence(seed).spawn(len(self.bounds) + 1)
-        self.seeds = children[1:]
+        children = np.random.SeedSequence(seed).spawn(2 * len(self.bounds) + 1)
+        # The dirs' noise has seeds of its own: writing dirs or not leaves the records as they are.
+        self.seeds, self.dir_seeds = children[1:len(self.bounds) + 1], children[len(self.bounds) + 1:]
         rng = np.random.default_rng(children[0])
         sums = rng.gamma(np.array([hi - lo for lo, hi in self.bounds], float))
         total = sums.sum() + rng.exponential()
@@ -149,6 +156,8 @@ class _History:
     def __init__(self, plan: _Plan, k: int, lo: int, n: int) -> None:
         rng = self.rng = np.random.default_rng(plan.seeds[k])
         self.n, self.lo = n, lo
+        self.dir_seed = plan.dir_seeds[k]
+        self._dirs: list[str] | None = None
         self.now = plan.now
 
         # Submission times: this chunk's stretch of the sorted uniforms, through the hourly distribution.
@@ -193,7 +202,7 @@ class _History:
         u = rng.random((4, n))
         scf_prone = np.array([c[1] == "wb97x-d" and c[2] == "cc-pvtz" for c in _CALCS])[calc]
         outcome[(outcome == _OK) & (duration > self.walltime)] = _WALL
-        outcome[(u[2] < np.where(scf_prone, 0.45, 0.01)) & ~is_xtb] = _SCF
+        outcome[u[2] < np.select([scf_prone, is_xtb], [0.45, 0.02], 0.01)] = _SCF
         outcome[need > self.mem_gb] = _OOM
         outcome[(worker == 2) & (u[1] < 0.03)] = _NODE
         outcome[u[0] < p_quota] = _QUOTA
@@ -241,6 +250,14 @@ class _History:
         # Noise of the failed jobs' logs (a salt), and which of them failed once before.
         self.salts, self.retried = rng.random(n), rng.random(n) < 0.2
 
+    def dirs(self) -> list[str]:
+        """The jobs' directories as the cluster sees them: ``/scratch/<user>/<source>/job_<index>``."""
+        if self._dirs is None:
+            prefix = np.array([f"/scratch/{SOURCES[s][1]}/{s}/job_" for s in self.source_names], dtype=object)
+            self._dirs = [f"{p}{g:07d}" for p, g in
+                          zip(prefix[self.source].tolist(), range(self.lo, self.lo + self.n), strict=True)]
+        return self._dirs
+
     def _make_batches(self, t_submit: np.ndarray, t_start: np.ndarray, t_end: np.ndarray) -> None:
         """Group gpu_w's jobs, in order of hand-over, into batches of 4-32 that start and end together."""
         now, rng = self.now, self.rng
@@ -261,40 +278,18 @@ class _History:
 
 
 # -- records --------------------------------------------------------------------------------
-_FRAMES = {
-    _OOM: ('  File "{dir}/run.py", line 41, in <module>\n    result = calc.run()\n'
-           '  File "/opt/qcrunner/qcrunner/{code}.py", line 218, in run\n    self._integrals()\n'
-           '  File "/opt/qcrunner/qcrunner/base.py", line 131, in _integrals\n    buf = np.empty(shape)\n'),
-    _SCF: ('  File "{dir}/run.py", line 41, in <module>\n    result = calc.run()\n'
-           '  File "/opt/qcrunner/qcrunner/{code}.py", line 240, in run\n    self._check_output(out)\n'
-           '  File "/opt/qcrunner/qcrunner/base.py", line 96, in _check_output\n    raise SCFConvergenceError(msg)\n'),
-    _WALL: ('  File "/opt/jobman/engines/local_engine.py", line 88, in _poll\n    self._enforce_walltime(job)\n'
-            '  File "/opt/jobman/engines/local_engine.py", line 112, in _enforce_walltime\n'
-            '    raise WalltimeExceeded(msg)\n'),
-    _QUOTA: ('  File "/opt/jobman/workers/base_worker.py", line 64, in _prepare_dir\n'
-             '    shutil.copytree(src, dst)\n'),
-    _NODE: ('  File "/opt/jobman/engines/slurm_engine.py", line 203, in _poll\n    out = self._ssh(cmd)\n'
-            '  File "/opt/jobman/engines/slurm_engine.py", line 77, in _ssh\n    return conn.run(cmd)\n'),
-}
+#: The source whose jobs name their logs themselves (``job_spec.std_log_file_names``).
+_CUSTOM_LOGS_SOURCE = "benchmark"
+_LOG_NAMES = {"stdout": "job.out", "stderr": "job.err"}
 
 
-def _traceback(kind: int, h: _History, i: int, salt: float) -> str:
-    code, method, _, _, _ = _CALCS[h.calc[i]]
-    user = SOURCES[h.source_names[h.source[i]]][1]
-    dir_ = f"/scratch/{user}/jobs/{h.keys[i][:8]}"
-    if kind == _OOM:
-        last = f"MemoryError: Unable to allocate {h.need[i] * (1 + salt):.1f} GiB for {method} integrals"
-    elif kind == _SCF:
-        last = (f"qcrunner.errors.SCFConvergenceError: SCF not converged after {100 + int(salt * 400)} cycles "
-                f"(last dE={10 ** (-3 - 3 * salt):.1e})")
-    elif kind == _WALL:
-        last = (f"jobman.engines.errors.WalltimeExceeded: job killed after {int(h.walltime[i])} s "
-                f"(walltime {int(h.walltime[i])} s)")
-    elif kind == _QUOTA:
-        last = f"OSError: [Errno 122] Disk quota exceeded: '{dir_}/input.xyz'"
-    else:
-        last = f"ConnectionResetError: [Errno 104] Connection reset by peer (node cn{int(salt * 512):04d})"
-    return ("Traceback (most recent call last):\n" + _FRAMES[kind].format(dir=dir_, code=code) + last)
+def _spec(batchable: bool, cpus: int, mem: int, wall: int, calc: int, custom_logs: bool) -> dict[str, Any]:
+    """A job's spec without its dir, as the user's JOBMAN-JOB_SPEC.json and jobman's entrypoint give it."""
+    prog, method, basis, _, _ = _CALCS[calc]
+    return {"entrypoint": "./entrypoint.sh", "batchable": batchable,
+            "resources": {"cpus": cpus, "mem_gb": mem, "walltime": wall},
+            "cfg": {"code": prog, "method": method, **({"basis": basis} if basis else {})},
+            **({"std_log_file_names": _LOG_NAMES} if custom_logs else {})}
 
 
 # JSON text is built from templates: json.dumps of an object holding _MARK where a value goes,
@@ -333,7 +328,6 @@ def _jobman_columns(h: _History) -> dict[str, Sequence[Any]]:
     keys = h.keys[sl]
     status = h.status[sl]
     assigned = (status != "PENDING") & (status != "CLAIMED")
-    users = np.array([SOURCES[s][1] for s in h.source_names], dtype=object)[h.source[sl]].tolist()
 
     # job_spec: one template per distinct (batchable, resources, cfg); the dir goes in the mark.
     choices = (np.array([0, 1]), _CPUS, _MEM_GB, _WALLTIME, np.arange(len(_CALCS)))
@@ -346,19 +340,18 @@ def _jobman_columns(h: _History) -> dict[str, Sequence[Any]]:
         batchable, cpus, mem, wall, calc = (int(c[i]) for c, i in
                                             zip(choices, np.unravel_index(code, [len(c) for c in choices]),
                                                 strict=True))
-        prog, method, basis, _, _ = _CALCS[calc]
-        templates.append(_template({
-            "dir": _MARK, "entrypoint": "./entrypoint.sh", "batchable": bool(batchable),
-            "resources": {"cpus": cpus, "mem_gb": mem, "walltime": wall},
-            "cfg": {"code": prog, "method": method, **({"basis": basis} if basis else {})}}))
-    specs = [f'{a}"/scratch/{u}/jobs/{k[:8]}"{b}'
-             for (a, b), u, k in zip([templates[t] for t in which.tolist()], users, keys, strict=True)]
+        templates.append(_template({"dir": _MARK, **_spec(bool(batchable), cpus, mem, wall, calc, False)}))
+        templates.append(_template({"dir": _MARK, **_spec(bool(batchable), cpus, mem, wall, calc, True)}))
+    dirs = h.dirs()
+    custom = (h.source == h.source_names.index(_CUSTOM_LOGS_SOURCE)).astype(np.int64)
+    specs = [f'{a}"{d}"{b}' for (a, b), d in
+             zip([templates[t] for t in (2 * which + custom).tolist()], dirs, strict=True)]
 
+    # What jobman 0.0.1 records: nothing, except for a batch's subjob that left no
+    # JOBMAN-COMPLETED, which gets its generic traceback. The causes are in the job dirs.
     errors = [_NULL] * h.n
-    for i in np.flatnonzero(status == "FAILED").tolist():
-        kind, salt = int(h.outcome[i]), float(h.salts[i])
-        tb = _traceback(kind, h, i, salt)
-        errors[i] = _query.dumps([_traceback(kind, h, i, salt / 2), tb] if h.retried[i] else [tb])
+    for i in np.flatnonzero((status == "FAILED") & (h.batch_of >= 0)).tolist():
+        errors[i] = _query.dumps([_logs.no_checkpoint_error(dirs[i])])
 
     tag = h.source_tag[sl].astype(bool)
     meta_a, meta_b = _template({"i": _MARK, "tags": []})
@@ -400,10 +393,9 @@ def _worker_and_engine_columns(h: _History, w: int) -> tuple[dict[str, list[Any]
     wstatus[unknown] = "UNKNOWN"
     modified = np.select([t_start > now, t_end > now, t_done > now], [created, t_start, t_end], t_done)
     modified = np.where(unknown, t_end, modified)
-    quota = h.outcome[idx] == _QUOTA  # failed preparing the dir: never reached the engine
     engine_keys = _uuids(rng, m)
     batch_of = h.batch_of[idx]
-    has_engine = (t_start <= now) & ~quota & (batch_of < 0)
+    has_engine = (t_start <= now) & (batch_of < 0)
     parent = np.array([*h.batch_keys, None], dtype=object)[batch_of]  # -1 picks the None
     workers: dict[str, list[Any]] = {
         "key": [h.keys[i] for i in idx.tolist()], "created": _times(created), "modified": _times(modified),
@@ -459,6 +451,163 @@ def _kvps(plan: _Plan, last: dict[str, int], claimed: int) -> list[dict[str, Any
         {"key": "last_tick", "value": {"t": stamp, "claimed": claimed}, "created": START, "modified": stamp},
         {"key": "paused_sources", "value": [], "created": START, "modified": START},
     ]
+
+
+# -- job directories ------------------------------------------------------------------------
+#: Where gpu_w's BatchingWorker runs its batches, as the cluster sees it.
+_BATCH_ROOT = "/scratch/jobman/gpu_w/scratch"
+#: The cluster prefix of every dir the demo records; the local root stands for it.
+_CLUSTER_ROOT = "/scratch"
+#: The nodes of each worker's engine (name pattern, how many), and hpc_w's flaky ones.
+_NODES = {"cpu_w": ("cn{:04d}", 256), "gpu_w": ("gpu{:02d}", 16), "hpc_w": ("hpc{:03d}", 64)}
+_FLAKY = ("hpc017", "hpc042")
+_PURGED = 0.3  # share of the purgeable jobs whose users deleted their dirs afterwards
+_MARKER = ".jobman_nb-demo"  # in a root the demo made: one it may replace
+_STD_NAMES = {"stdout": "stdout", "stderr": "stderr"}
+
+
+class _DirWriter:
+    """Writes each chunk's job directories under *root*, the local stand-in for :data:`_CLUSTER_ROOT`.
+
+    What jobman 0.0.1 leaves behind: the user's ``JOBMAN-JOB_SPEC.json``,
+    ``entrypoint.sh`` and input; once the engine submitted the job, jobman's
+    ``JOBMAN.ENTRYPOINT.sh`` and the logs (``stdout`` / ``stderr``, or the
+    names in ``job_spec.std_log_file_names``); when it ended, the checkpoint
+    ``JOBMAN-COMPLETED`` or ``JOBMAN-FAILED`` (none when Slurm killed the
+    whole job: time limit, node failure) and, if it succeeded, ``results.json``.
+    Batched jobs run inside their batch's dir, which holds the logs; their own
+    dirs get only the checkpoint. Purged dirs are missing. Files carry the
+    times of the history (mtime), so the same seed gives the same dirs.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.dirs = 0
+        self._made: set[str] = set()
+        self._specs: dict[tuple, bytes] = {}
+        self._inputs: dict[tuple, tuple[str, bytes, bytes]] = {}
+        root.mkdir()
+        self._put(str(root / _MARKER), b"job directories of a jobman_nb demo history (jobman_nb.demo.make_history)\n",
+                  START)
+
+    def _local(self, cluster_dir: str) -> str:
+        return f"{self.root}{cluster_dir[len(_CLUSTER_ROOT):]}"
+
+    def _mkdir(self, path: str) -> None:
+        parent = os.path.dirname(path)
+        if parent not in self._made:
+            os.makedirs(parent, exist_ok=True)
+            self._made.add(parent)
+        os.mkdir(path)
+        self.dirs += 1
+
+    @staticmethod
+    def _put(path: str, data: bytes, mtime: float, mode: int = 0o644) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        os.utime(path, (mtime, mtime))
+
+    def chunk(self, h: _History) -> None:
+        """Write the dirs of the chunk's jobs, and of its batches."""
+        rng = np.random.default_rng(h.dir_seed)
+        n, now, lo = h.n, h.now, h.lo
+        u = rng.random((n, 6)).tolist()
+        pick = rng.random(n)
+        purged = (h.purgeable & (rng.random(n) < _PURGED)).tolist()
+        started = ((h.t_submit <= now) & ~h.stale_claimed & (h.t_start <= now)).tolist()
+        ended = (np.asarray(started) & (h.t_end <= now) & (h.status != "UNKNOWN")).tolist()
+        nodes = np.empty(n, dtype=object)
+        for w, name in enumerate(h.worker_names):
+            fmt, count = _NODES[name]
+            sel = np.flatnonzero(h.worker == w)
+            nodes[sel] = [fmt.format(1 + int(p * count)) for p in pick[sel].tolist()]
+        flaky = np.flatnonzero(h.outcome == _NODE)
+        nodes[flaky] = np.where(pick[flaky] < 0.7, _FLAKY[0], _FLAKY[1])
+        jobids = 4_100_000 + lo + np.arange(n)
+        for members in h.batch_members:  # a batch is one Slurm job on one node
+            nodes[members], jobids[members] = nodes[members[0]], jobids[members[0]]
+        jobids = jobids.tolist()
+        custom = (h.source == h.source_names.index(_CUSTOM_LOGS_SOURCE)).tolist()
+        dirs = h.dirs()
+        cols = zip(range(n), dirs, h.calc.tolist(), h.cpus.tolist(), h.mem_gb.tolist(), h.walltime.tolist(),
+                   h.batchable.tolist(), h.batch_of.tolist(), h.outcome.tolist(), h.need.tolist(),
+                   h.created.tolist(), h.t_start.tolist(), h.t_end.tolist(), strict=True)
+        batch_logs: dict[int, list[tuple[bytes, bytes]]] = {}
+        batch_end = h.batch_end.tolist()
+        for i, cdir, calc, cpus, mem, wall, batchable, b, outcome, need, created, t_start, t_end in cols:
+            code, method, basis, _, _ = _CALCS[calc]
+            run = _logs.Run(code, method, basis, cpus, mem, wall, nodes[i], jobids[i], t_start,
+                            t_end, outcome, need, cdir, tuple(u[i]))
+            if b >= 0 and started[i]:  # the subjob prints into its batch's logs
+                batch_logs.setdefault(b, []).append(_logs.logs(run, batch_end[b] <= now))
+            if purged[i]:
+                continue
+            d = self._local(cdir)
+            self._mkdir(d)
+            spec_key = (batchable, cpus, mem, wall, calc, custom[i])
+            spec = self._specs.get(spec_key)
+            if spec is None:
+                spec = self._specs[spec_key] = _query.dumps(
+                    {k: v for k, v in _spec(*spec_key).items() if k != "entrypoint"}).encode()
+            self._put(f"{d}/JOBMAN-JOB_SPEC.json", spec, created)
+            in_key = (code, method, basis, cpus, mem)
+            files = self._inputs.get(in_key)
+            if files is None:
+                files = self._inputs[in_key] = _logs.inputs(*in_key)
+            self._put(f"{d}/{files[0]}", files[1], created)
+            self._put(f"{d}/entrypoint.sh", files[2], created, 0o755)
+            last = created
+            if b >= 0:
+                if started[i] and batch_end[b] <= now:
+                    last = batch_end[b]
+                    self._checkpoint(d, run, last)
+            elif started[i]:
+                self._put(f"{d}/JOBMAN.ENTRYPOINT.sh", _logs.jobman_entrypoint(cdir), t_start, 0o755)
+                out, err = _logs.logs(run, ended[i])
+                last = t_end if ended[i] else now
+                names = _LOG_NAMES if custom[i] else _STD_NAMES
+                self._put(f"{d}/{names['stdout']}", out, last)
+                self._put(f"{d}/{names['stderr']}", err, last)
+                if ended[i]:
+                    self._checkpoint(d, run, last)
+            os.utime(d, (last, last))
+        self._batches(h, batch_logs, nodes)
+
+    def _checkpoint(self, d: str, run: _logs.Run, t: float) -> None:
+        if run.outcome == _OK:
+            self._put(f"{d}/results.json", _logs.results(run), t)
+            self._put(f"{d}/JOBMAN-COMPLETED", b"", t)
+        elif run.outcome not in (_WALL, _NODE):  # Slurm killed the wrapper too: no checkpoint
+            self._put(f"{d}/JOBMAN-FAILED", b"", t)
+
+    def _batches(self, h: _History, logs: dict[int, list[tuple[bytes, bytes]]], nodes: np.ndarray) -> None:
+        now, dirs = h.now, h.dirs()
+        for b, (key, members) in enumerate(zip(h.batch_keys, h.batch_members, strict=True)):
+            start, end = float(h.batch_start[b]), float(h.batch_end[b])
+            if start > now:
+                continue
+            cdir = f"{_BATCH_ROOT}/batch.{key[:8]}"
+            d = self._local(cdir)
+            self._mkdir(d)
+            entry, commands = _logs.batch_scripts(cdir, [dirs[i] for i in members.tolist()])
+            self._put(f"{d}/entrypoint.sh", entry, start, 0o755)
+            self._put(f"{d}/subjob_commands.sh", commands, start)
+            self._put(f"{d}/JOBMAN.ENTRYPOINT.sh", _logs.jobman_entrypoint(cdir), start, 0o755)
+            done = end <= now
+            last = end if done else now
+            out = b"".join(o for o, _ in logs.get(b, []))
+            err = b"".join(e for _, e in logs.get(b, []))
+            self._put(f"{d}/stdout", out, last)
+            self._put(f"{d}/stderr", err, last)
+            if done:
+                ok = bool((h.outcome[members] == _OK).any())
+                self._put(f"{d}/JOBMAN-COMPLETED" if ok else f"{d}/JOBMAN-FAILED", b"", last)
+            os.utime(d, (last, last))
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -583,8 +732,9 @@ class _Tally:
         self.last_modified = max(self.last_modified, float(h.modified.max()))
 
 
-def _write(plan: _Plan, path: Path, bar: tqdm, events: bool) -> tuple[dict[str, int], _Tally]:
-    """Write the history to *path*: chunks are built here while SQLite writes the one before in its thread."""
+def _write(plan: _Plan, path: Path, bar: tqdm, events: bool,
+           dirs: _DirWriter | None) -> tuple[dict[str, int], _Tally]:
+    """Write the history to *path* (and its dirs): chunks are built here while SQLite writes in its thread."""
     tally = _Tally()
     # The rows are acyclic tuples, freed by reference counting: the cycle collector, which
     # would walk every live row again and again as they pile up, has nothing to find.
@@ -599,6 +749,8 @@ def _write(plan: _Plan, path: Path, bar: tqdm, events: bool) -> tuple[dict[str, 
             for h in plan.chunks():
                 tally.add(h)
                 pending.append(pool.submit(writer.write, _chunk_rows(h, writer.orms, events)))
+                if dirs is not None:  # while SQLite writes the chunk's rows
+                    dirs.chunk(h)
                 del h
                 while len(pending) > 1:  # at most one chunk waits while the next is built
                     bar.update(pending.popleft().result())
@@ -648,6 +800,39 @@ def _job_events(h: _History, retried: set[int]) -> list[tuple[str, str | None, s
     return rows
 
 
+def _dirs_root(path: Path, job_dirs: bool | str | os.PathLike[str], overwrite: bool) -> Path | None:
+    """Where the job dirs go (None: nowhere), checked before anything is written."""
+    if job_dirs is False or job_dirs is None:
+        return None
+    if job_dirs is True:
+        root = path.with_name(f"{path.stem}.jobs")
+    elif isinstance(job_dirs, (str, os.PathLike)) and str(job_dirs):
+        root = Path(job_dirs)
+    else:
+        raise ArgumentError(f"job_dirs must be True, False or a directory, got {job_dirs!r}")
+    if root.resolve() == path.resolve():
+        raise ArgumentError(f"job_dirs {root} is the database file itself")
+    if not root.parent.is_dir():
+        raise MissingFileError(f"no directory {root.parent} to write the job dirs {root.name} into")
+    if root.exists() or root.is_symlink():
+        if not overwrite:
+            raise OutputExistsError(f"{root} exists; pass overwrite=True (CLI: --force) to replace it")
+        if not root.is_dir() or not ((root / _MARKER).is_file() or not any(root.iterdir())):
+            raise OutputExistsError(f"{root} is not the job dirs of a demo; not replacing it")
+    return root
+
+
+def _replace_dir(new: Path, root: Path) -> None:
+    """Put *new* in place of *root* (a demo's dirs or an empty directory, see :func:`_dirs_root`)."""
+    if root.exists():
+        old = root.with_name(f".{root.name}.{os.getpid()}.old")
+        os.replace(root, old)
+        os.replace(new, root)
+        shutil.rmtree(old)
+    else:
+        os.replace(new, root)
+
+
 def _enable_history(path: Path) -> None:
     """Turn history on for the jobman jobs, whose events are written and consistent: nothing to snapshot."""
     dao = JobmanSqliteDAO(db_uri=str(path))
@@ -660,7 +845,7 @@ def _enable_history(path: Path) -> None:
 
 def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int = 0, *, days: float = 7.0,
                  overwrite: bool = False, progress: bool | None = False, events: bool = False,
-                 job_dirs: bool | str | os.PathLike[str] = False) -> dict[str, Any]:
+                 job_dirs: bool | str | os.PathLike[str] = True) -> dict[str, Any]:
     """Write a realistic jobman history to a new SQLite file.
 
     The file holds jobman's tables (``jobman_job``, ``jobman_kvp``), one table
@@ -689,15 +874,24 @@ def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int =
         (consistent with the jobs, retries of failed jobs included) and turn
         history on (see :meth:`~jobman_nb.JobmanSqliteDAO.enable_history`).
     job_dirs : bool or path-like
-        Where to write the jobs' directories; only False (none) for now.
+        Write a directory per job, as jobman leaves them (see below): True
+        puts them under ``<stem>.jobs`` beside *path* (``demo.sqlite`` →
+        ``demo.jobs``), a path under that directory, False writes none (for
+        very large demos: a few files per job). ``job_spec.dir`` holds the
+        path the cluster sees, ``/scratch/<user>/<source>/job_<index>``, and
+        the summary's ``path_map`` maps ``/scratch`` to the local root, for
+        :func:`jobman_nb.read_job_dirs` or ``open_db(..., path_map=...)``;
+        its ``batch_dirs`` is where the batches ran (their dirs are not in
+        the database, as with jobman), for ``read_job_dirs(batch_dirs=...)``.
 
     Returns
     -------
     dict
         A summary: ``path``, ``seed``, ``jobs`` (jobman jobs), ``statuses``
         (counts of jobman job statuses), ``tables`` (rows per table),
-        ``first_created`` / ``last_modified`` (ISO 8601 UTC) and ``seconds``
-        (time taken).
+        ``first_created`` / ``last_modified`` (ISO 8601 UTC), ``job_dirs``
+        (the local root, or None), ``path_map``, ``batch_dirs``, ``dirs``
+        (directories written) and ``seconds`` (time taken).
 
     Raises
     ------
@@ -712,13 +906,15 @@ def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int =
         raise ArgumentError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 < days <= 3650:
         raise ArgumentError(f"days must be a number of days in (0, 3650], got {days!r}")
-    if job_dirs is not False:
-        raise NotImplementedError("job directories are not written yet: pass job_dirs=False")
     path = Path(path)
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to replace it")
     if not path.parent.is_dir():
         raise MissingFileError(f"no directory {path.parent} to write {path.name} into")
+    root = _dirs_root(path, job_dirs, overwrite)
+    tmp_root = None if root is None else root.with_name(f".{root.name}.{os.getpid()}.partial")
+    if tmp_root is not None:
+        shutil.rmtree(tmp_root, ignore_errors=True)
     t0 = time.perf_counter()
     plan = _Plan(int(n_jobs), int(seed), float(days))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
@@ -726,13 +922,18 @@ def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int =
     try:
         with tqdm(total=plan.n + 3, unit="rec", desc=f"writing {path.name}",
                   disable=None if progress is None else not progress, leave=False) as bar:
-            tables, tally = _write(plan, tmp, bar, events)
+            dir_writer = None if root is None else _DirWriter(tmp_root)
+            tables, tally = _write(plan, tmp, bar, events, dir_writer)
         if events:
             _enable_history(tmp)
         _remove(path)
         os.replace(tmp, path)
+        if root is not None:
+            _replace_dir(tmp_root, root)
     finally:
         _remove(tmp)
+        if tmp_root is not None:
+            shutil.rmtree(tmp_root, ignore_errors=True)
 
     def iso(t: float) -> str:
         return datetime.fromtimestamp(t, timezone.utc).isoformat()
@@ -745,5 +946,9 @@ def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int =
         "tables": tables,
         "first_created": iso(tally.first_created),
         "last_modified": iso(tally.last_modified),
+        "job_dirs": None if root is None else str(root),
+        "path_map": None if root is None else {_CLUSTER_ROOT: str(root)},
+        "batch_dirs": None if root is None else [f"{root}{_BATCH_ROOT[len(_CLUSTER_ROOT):]}"],
+        "dirs": 0 if dir_writer is None else dir_writer.dirs,
         "seconds": round(time.perf_counter() - t0, 3),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -36,9 +37,10 @@ def _dump(path):
         conn.close()
 
 
-def test_same_seed_same_records(tmp_path, history):
-    make_history(tmp_path / "again.sqlite", n_jobs=N, seed=7)
+def test_same_seed_same_records_and_dirs(tmp_path, history):
+    again = make_history(tmp_path / "again.sqlite", n_jobs=N, seed=7)
     assert _dump(tmp_path / "again.sqlite") == _dump(history[0])
+    assert _tree(again["job_dirs"]) == _tree(history[1]["job_dirs"])
 
 
 def test_other_seed_other_records(tmp_path, history):
@@ -78,7 +80,7 @@ def test_timestamps_agree_with_statuses(jobs):
 
 def test_job_specs(jobs):
     spec = jobs[0]["job_spec"]
-    assert set(spec) == {"dir", "entrypoint", "batchable", "resources", "cfg"}
+    assert set(spec) - {"std_log_file_names"} == {"dir", "entrypoint", "batchable", "resources", "cfg"}
     assert set(spec["resources"]) == {"cpus", "mem_gb", "walltime"}
     assert {"code", "method"} <= set(spec["cfg"])
     codes = Counter(j["job_spec"]["cfg"]["code"] for j in jobs)
@@ -87,27 +89,18 @@ def test_job_specs(jobs):
     assert len({j["source_key"] for j in jobs}) >= 3
 
 
-def test_failed_jobs_carry_tracebacks_with_findable_causes(jobs):
-    failed = [j for j in jobs if j["status"] == "FAILED"]
-    assert all(isinstance(j["errors"], list) and j["errors"] for j in failed)
+def test_errors_are_what_jobman_records(jobs):
+    """null for a failed job, except a batch subjob's generic checkpoint traceback naming its dir."""
     assert all(j["errors"] is None for j in jobs if j["status"] != "FAILED")
-    assert all(e.startswith("Traceback (most recent call last):") for j in failed for e in j["errors"])
-    kinds = Counter(j["errors"][-1].splitlines()[-1].split(":")[0] for j in failed)
-    expected = {"MemoryError", "qcrunner.errors.SCFConvergenceError", "jobman.engines.errors.WalltimeExceeded"}
-    assert expected <= set(kinds)
-
-    def rate(pred):
-        sel = [j for j in jobs if j["status"] in ("COMPLETED", "FAILED") and pred(j)]
-        return sum(j["status"] == "FAILED" for j in sel) / len(sel)
-
-    def cfg(j):
-        return j["job_spec"]["cfg"]
-
-    scf_prone = rate(lambda j: cfg(j)["method"] == "wb97x-d" and cfg(j).get("basis") == "cc-pvtz")
-    assert scf_prone > 2 * rate(lambda j: cfg(j)["code"] != "xtb")
-    oom = [j for j in failed if "MemoryError" in j["errors"][-1]]
-    assert sum(j["job_spec"]["resources"]["mem_gb"] for j in oom) / len(oom) < sum(
-        j["job_spec"]["resources"]["mem_gb"] for j in jobs) / len(jobs)
+    failed = [j for j in jobs if j["status"] == "FAILED"]
+    generic = [j for j in failed if j["errors"] is not None]
+    assert 0 < len(generic) < len(failed) / 3
+    for j in generic:
+        assert j["job_spec"]["batchable"]
+        (text,) = j["errors"]
+        assert text.startswith("Traceback (most recent call last):\n")
+        assert text.endswith("Exception: No completed checkpoint file found for job. "
+                             f"job_dir was: '{j['job_spec']['dir']}'.\n")
 
 
 def test_links_as_jobman_makes_them(history, jobs):
@@ -163,7 +156,7 @@ def test_refuses_to_overwrite(history, tmp_path):
     make_history(path, n_jobs=10, overwrite=True)
     with JobmanSqliteDAO(db_uri=str(path), read_only=True) as dao:
         assert dao.count_ents("job") == 10
-    assert [p.name for p in tmp_path.iterdir()] == ["x.sqlite"]  # no partial files left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.jobs", "x.sqlite"]  # no partial files left behind
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -228,3 +221,214 @@ def test_chunks_join_into_one_history(tmp_path, monkeypatch):
     assert created[1_000] - created[0] > 2 * 86_400  # spread over the days, not piled per chunk
     assert last == status
     assert summary["statuses"] == dict(sorted(Counter(status.values()).items()))
+
+
+# -- job directories --------------------------------------------------------------------------
+# What a user greps for in the logs; each failure kind the demo plants in several wordings.
+CAUSES = {
+    "oom": ("oom-kill", "MemoryError"),
+    "scf": ("SCF NOT CONVERGED", "Convergence failure", "SCFConvergenceError", "did not converge"),
+    "walltime": ("DUE TO TIME LIMIT",),
+    "quota": ("Disk quota exceeded",),
+    "node": ("NODE FAILURE", "Node failure"),
+}
+
+
+def _tree(root):
+    """Every file under *root*: relative path → (bytes, mtime)."""
+    root = Path(root)
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _local(summary, cluster_dir):
+    ((old, new),) = summary["path_map"].items()
+    assert cluster_dir.startswith(old + "/")
+    return Path(new + cluster_dir[len(old):])
+
+
+def _read_logs(summary, job):
+    """The job's (stdout, stderr) text, following job_spec.std_log_file_names, or None if it has none."""
+    d = _local(summary, job["job_spec"]["dir"])
+    names = job["job_spec"].get("std_log_file_names", {"stdout": "stdout", "stderr": "stderr"})
+    paths = [d / names["stdout"], d / names["stderr"]]
+    if not all(p.is_file() for p in paths):
+        return None
+    return tuple(p.read_bytes().decode("utf-8", "replace") for p in paths)
+
+
+def _causes(text):
+    return {kind for kind, needles in CAUSES.items() if any(n in text for n in needles)}
+
+
+@pytest.fixture(scope="module")
+def dir_jobs(history, jobs):
+    """The finished, non-batched jobs whose dirs exist: (job, stdout, stderr, causes found in the logs)."""
+    out = []
+    for j in jobs:
+        if j["status"] in ("COMPLETED", "FAILED") and not j["job_spec"]["batchable"]:
+            logs = _read_logs(history[1], j)
+            if logs is not None:
+                out.append((j, *logs, _causes(logs[0] + logs[1])))
+    return out
+
+
+def test_dirs_are_laid_out_as_jobman_leaves_them(history, jobs):
+    summary = history[1]
+    assert summary["job_dirs"] == str(history[0].with_name("demo.jobs"))
+    assert summary["path_map"] == {"/scratch": summary["job_dirs"]}
+    missing = 0
+    for j in jobs:
+        spec = j["job_spec"]
+        d = _local(summary, spec["dir"])
+        if not d.is_dir():
+            assert j["status"] == "COMPLETED" and j["purgeable"]  # purged after they finished
+            missing += 1
+            continue
+        files = {p.name for p in d.iterdir()}
+        assert {"JOBMAN-JOB_SPEC.json", "entrypoint.sh"} <= files
+        on_file = json.loads((d / "JOBMAN-JOB_SPEC.json").read_text())
+        assert on_file == {k: v for k, v in spec.items() if k not in ("dir", "entrypoint")}
+        assert not {"JOBMAN-COMPLETED", "JOBMAN-FAILED"} <= files
+        if j["status"] == "COMPLETED":
+            assert {"JOBMAN-COMPLETED", "results.json"} <= files
+        if j["status"] == "PENDING":
+            assert not files & {"JOBMAN.ENTRYPOINT.sh", "stdout", "stderr", "JOBMAN-COMPLETED", "JOBMAN-FAILED"}
+        if spec["batchable"] and j["status"] != "PENDING":
+            assert not files & {"stdout", "stderr", "job.out", "job.err", "JOBMAN.ENTRYPOINT.sh"}
+        if j["status"] in ("COMPLETED", "FAILED") and not spec["batchable"]:
+            names = spec.get("std_log_file_names", {"stdout": "stdout", "stderr": "stderr"})
+            assert {names["stdout"], names["stderr"], "JOBMAN.ENTRYPOINT.sh"} <= files
+            assert f'pushd "{spec["dir"]}"' in (d / "JOBMAN.ENTRYPOINT.sh").read_text()
+    assert 0 < missing < N / 20
+    assert sum(1 for j in jobs if "std_log_file_names" in j["job_spec"]) > N / 20  # custom log names
+
+
+def test_batches_hold_their_subjobs_logs(history, jobs):
+    summary = history[1]
+    batch_root = _local(summary, "/scratch/jobman/gpu_w/scratch")
+    batches = sorted(batch_root.iterdir())
+    assert batches
+    subjob_dirs = {j["job_spec"]["dir"] for j in jobs if j["job_spec"]["batchable"]}
+    listed = set()
+    for b in batches:
+        files = {p.name for p in b.iterdir()}
+        assert {"entrypoint.sh", "JOBMAN.ENTRYPOINT.sh", "subjob_commands.sh", "stdout", "stderr"} <= files
+        commands = (b / "subjob_commands.sh").read_text().splitlines()
+        dirs = [line.split()[1] for line in commands]
+        assert len(dirs) == len(commands) > 0
+        assert (b / "stdout").read_text().count("running on ") == len(dirs)  # every subjob printed there
+        listed.update(dirs)
+    assert listed <= subjob_dirs and len(listed) > len(subjob_dirs) / 2
+
+
+def test_every_failed_job_names_one_cause_in_its_logs(dir_jobs):
+    failed = [(j, causes) for j, _, _, causes in dir_jobs if j["status"] == "FAILED"]
+    assert len(failed) > 100
+    assert all(len(causes) == 1 for _, causes in failed), [c for _, c in failed if len(c) != 1][:5]
+    assert not [j["key"] for j, _, _, causes in dir_jobs if j["status"] == "COMPLETED" and causes]
+    kinds = Counter(next(iter(c)) for _, c in failed)
+    assert set(kinds) == set(CAUSES), kinds
+
+
+def test_the_logs_hold_the_correlations(dir_jobs):
+    """What an analysis of the dirs should find: each cause goes with the spec values that make it."""
+    def rate(kind, pred):
+        sel = [causes for j, _, _, causes in dir_jobs if pred(j)]
+        return sum(kind in c for c in sel) / len(sel)
+
+    def cfg(j):
+        return j["job_spec"]["cfg"]
+
+    heavy = [j for j, *_ in dir_jobs if cfg(j)["code"] != "xtb"]
+    oom = [j for j, _, _, c in dir_jobs if "oom" in c]
+    mean_mem = sum(j["job_spec"]["resources"]["mem_gb"] for j in heavy) / len(heavy)
+    assert sum(j["job_spec"]["resources"]["mem_gb"] for j in oom) / len(oom) < mean_mem / 2
+    assert rate("scf", lambda j: cfg(j)["method"] == "wb97x-d" and cfg(j).get("basis") == "cc-pvtz") > 5 * rate(
+        "scf", lambda j: cfg(j)["code"] != "xtb" and cfg(j)["method"] != "wb97x-d")
+    assert rate("quota", lambda j: j["source_key"] == "adhoc_dave") > 10 * max(
+        rate("quota", lambda j: j["source_key"] != "adhoc_dave"), 1e-3)
+
+
+def test_the_flaky_nodes_show_in_the_logs(dir_jobs):
+    def node(stdout):
+        first = stdout.splitlines()[0]
+        assert first.startswith("running on ")
+        return first.split()[2]
+
+    hpc = [(node(out), causes) for j, out, _, causes in dir_jobs if j["worker_key"] == "hpc_w"]
+    failing = Counter(n for n, c in hpc if "node" in c)
+    ran = Counter(n for n, _ in hpc)
+    assert len(ran) > 20  # node names vary
+    worst = [n for n, _ in failing.most_common(2)]
+    others = [n for n in ran if n not in worst]
+    rate_worst = sum(failing[n] for n in worst) / sum(ran[n] for n in worst)
+    rate_others = sum(failing[n] for n in others) / sum(ran[n] for n in others)
+    assert rate_worst > 0.3 and rate_others == 0
+
+
+def test_walltime_kills_come_at_the_walltime(dir_jobs):
+    from datetime import datetime
+
+    killed = [(j, out, err) for j, out, err, c in dir_jobs if "walltime" in c]
+    assert killed
+    for j, out, err in killed:
+        started = out.splitlines()[0].split()[4].rstrip("Z")
+        cancelled = err.split("CANCELLED AT ")[1].split()[0]
+        ran = (datetime.fromisoformat(cancelled) - datetime.fromisoformat(started)).total_seconds()
+        assert abs(ran - j["job_spec"]["resources"]["walltime"]) <= 2
+        assert j["status"] == "FAILED"
+
+
+def test_some_logs_are_not_utf8(history):
+    root = Path(history[1]["job_dirs"])
+    raw = [p.read_bytes() for p in root.rglob("stderr")][:2_000]
+    bad = 0
+    for data in raw:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            bad += 1
+    assert bad > 0
+
+
+def test_job_dirs_options(tmp_path):
+    none = make_history(tmp_path / "a.sqlite", n_jobs=50, seed=1, job_dirs=False)
+    assert none["job_dirs"] is None and none["path_map"] is None and none["dirs"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.sqlite"]
+    there = make_history(tmp_path / "b.sqlite", n_jobs=50, seed=1, job_dirs=tmp_path / "elsewhere")
+    assert there["job_dirs"] == str(tmp_path / "elsewhere") and there["dirs"] > 40
+    assert _dump(tmp_path / "a.sqlite") == _dump(tmp_path / "b.sqlite")  # dirs or not, the same records
+    again = make_history(tmp_path / "b.sqlite", n_jobs=20, seed=1, job_dirs=tmp_path / "elsewhere",
+                         overwrite=True)
+    assert len(_tree(tmp_path / "elsewhere")) < len(_tree(there["job_dirs"])) or again["dirs"] < there["dirs"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("precious")
+    with pytest.raises(FileExistsError, match="not the job dirs of a demo"):
+        make_history(tmp_path / "c.sqlite", n_jobs=10, job_dirs=mine, overwrite=True)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        make_history(tmp_path / "d.sqlite", n_jobs=10, job_dirs=tmp_path / "elsewhere")
+    assert (mine / "thesis.tex").read_text() == "precious" and not (tmp_path / "c.sqlite").exists()
+    with pytest.raises(ValueError, match="job_dirs"):
+        make_history(tmp_path / "e.sqlite", n_jobs=10, job_dirs=3)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no partial files or dirs
+
+
+def test_demo_command_job_dirs_flags(tmp_path):
+    from click.testing import CliRunner
+
+    from jobman_nb.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["demo", str(tmp_path / "x.sqlite"), "--jobs", "30"])
+    assert result.exit_code == 0, result.output
+    assert f"--path-map /scratch={tmp_path / 'x.jobs'}" in result.output
+    assert (tmp_path / "x.jobs").is_dir()
+    result = runner.invoke(main, ["demo", str(tmp_path / "y.sqlite"), "--jobs", "30", "--no-job-dirs"])
+    assert result.exit_code == 0 and not (tmp_path / "y.jobs").exists()
+    result = runner.invoke(main, ["demo", str(tmp_path / "z.sqlite"), "--jobs", "30", "--job-dirs",
+                                  str(tmp_path / "zd")])
+    assert result.exit_code == 0 and (tmp_path / "zd").is_dir()
+    result = runner.invoke(main, ["demo", str(tmp_path / "w.sqlite"), "--no-job-dirs", "--job-dirs", "q"])
+    assert result.exit_code == 2 and "exclude each other" in result.output

@@ -22,8 +22,8 @@ def digest(path: Path) -> str:
 def clusters(tmp_path_factory) -> list[Path]:
     d = tmp_path_factory.mktemp("clusters")
     paths = [d / "cluster_a.sqlite", d / "cluster_b.sqlite"]
-    make_history(paths[0], n_jobs=600, seed=1)
-    make_history(paths[1], n_jobs=400, seed=2)
+    make_history(paths[0], n_jobs=600, seed=1, job_dirs=False)
+    make_history(paths[1], n_jobs=400, seed=2, job_dirs=False)
     return paths
 
 

@@ -6,8 +6,6 @@ import click
 
 from ._app import UsageProblem, main
 
-_JOB_DIRS = False  # what the demo writes without --job-dirs / --no-job-dirs
-
 
 @main.command()
 @click.argument("path", default="demo.sqlite", type=click.Path(dir_okay=False))
@@ -27,19 +25,24 @@ def demo(path: str, n_jobs: int, seed: int, days: float, force: bool, events: bo
     """Write a realistic, reproducible demo history to PATH (default demo.sqlite).
 
     The file holds jobman's tables, worker and engine tables linked as jobman
-    links them, batches, kvps and failed jobs with tracebacks. The same seed
-    gives the same records.
+    links them, batches and kvps; beside it, a directory per job as jobman
+    leaves them (logs with the failures' causes, checkpoints, outputs). The
+    recorded dirs are cluster paths under /scratch: read them with the path
+    map the command prints. The same seed gives the same records and dirs.
     """
     from ..demo import make_history
 
     if no_job_dirs and job_dirs_root:
         raise UsageProblem("--job-dirs and --no-job-dirs exclude each other")
-    job_dirs = False if no_job_dirs else (job_dirs_root or _JOB_DIRS)
+    job_dirs = False if no_job_dirs else (job_dirs_root or True)
     summary = make_history(path, n_jobs=n_jobs, seed=seed, days=days, overwrite=force, progress=None,
                            events=events, job_dirs=job_dirs)
     click.echo(f"wrote {summary['path']}: {summary['jobs']:,} jobman jobs (seed {summary['seed']}) "
                f"in {summary['seconds']:.1f} s")
     click.echo(f"created {summary['first_created']} .. modified {summary['last_modified']}")
+    if summary["job_dirs"]:
+        click.echo(f"job dirs: {summary['dirs']:,} under {summary['job_dirs']} "
+                   f"(path map: --path-map /scratch={summary['job_dirs']})")
     click.echo("statuses: " + ", ".join(f"{s} {n:,}" for s, n in summary["statuses"].items()))
     width = max(map(len, summary["tables"]))
     for table, rows in summary["tables"].items():
