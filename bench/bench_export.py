@@ -84,7 +84,8 @@ def main(n_jobs: int, db: Path | None, chunksize: int | None, child: str | None)
         # that grew while making the history would raise every child's ru_maxrss.
         click.echo(f"making {n_jobs:,} demo jobs in {db} (once) ...", err=True)
         subprocess.run([sys.executable, "-c", "import sys; from jobman_nb.demo import make_history; "
-                        "make_history(sys.argv[1], n_jobs=int(sys.argv[2]))", str(db), str(n_jobs)], check=True)
+                        "make_history(sys.argv[1], n_jobs=int(sys.argv[2]), job_dirs=False)", str(db), str(n_jobs)],
+                       check=True)
     results = {k: _run_child(k, db, chunksize) for k in ("imports", "export", "frame")}
     floor = results["imports"]["peak_bytes"]
     exp, frame = results["export"], results["frame"]

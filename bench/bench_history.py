@@ -101,7 +101,7 @@ def main(n_jobs: int, repeat: int) -> None:
     """Print the history on/off ratios of save_jobs, update_jobs and jobman-style saves as JSON."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        demo = make_history(work / "demo.sqlite", n_jobs, seed=0)
+        demo = make_history(work / "demo.sqlite", n_jobs, seed=0, job_dirs=False)
         with JobmanSqliteDAO(db_uri=demo["path"], read_only=True) as src:
             jobs = src.query_jobs()
         flipped = [{**j, "status": "COMPLETED" if j["status"] != "COMPLETED" else "FAILED"} for j in jobs]

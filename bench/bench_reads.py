@@ -93,7 +93,7 @@ def main(n_jobs: int, db_path: str | None, repeat: int) -> None:
         work = Path(tmp)
         if db_path is None:
             db_path = str(work / "demo.sqlite")
-            make_history(db_path, n_jobs=n_jobs, seed=0)
+            make_history(db_path, n_jobs=n_jobs, seed=0, job_dirs=False)
         conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
         out["jobs"] = conn.execute("SELECT count(*) FROM jobman_job").fetchone()[0]
         with JobmanSqliteDAO(db_uri=db_path, read_only=True) as dao:

@@ -231,7 +231,7 @@ def main(large: bool, sizes: str | None, repeat: int, workdir: Path | None) -> N
         for n in counts:
             path = workdir / f"demo-{n}.sqlite"
             if not path.exists():
-                make_history(path, n_jobs=n, seed=0)
+                make_history(path, n_jobs=n, seed=0, job_dirs=False)
             with JobmanSqliteDAO(db_uri=str(path), read_only=True) as dao:
                 records = dao.query_jobs()
                 counts = dao.query_jobs_df({"fields": ["status", "job_spec.cfg.code"]})
