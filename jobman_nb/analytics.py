@@ -33,8 +33,9 @@ import numpy as np
 import pandas as pd
 
 from . import _scale
+from ._extras import require
 from .causes import normalize_error
-from .errors import ArgumentError, ArgumentTypeError, MissingDependencyError, MissingKeyError
+from .errors import ArgumentError, ArgumentTypeError, MissingKeyError
 from .vocabulary import FINISHED, status_color, status_order
 
 if TYPE_CHECKING:
@@ -100,10 +101,7 @@ def _per_partition(ddf: Any, columns: Sequence[Hashable], fn: Any) -> list[pd.Da
 
     Runs on dask's current scheduler: the local one, or a ``distributed.Client``'s cluster.
     """
-    try:
-        import dask
-    except ImportError as exc:  # a dask frame without dask cannot happen; kept for a clear message
-        raise MissingDependencyError("dask DataFrames need the 'scale' extra: pip install 'jobman_nb[scale]'") from exc
+    dask = require("dask", "analytics on Dask DataFrames")
     parts = ddf[list(dict.fromkeys(columns))].to_delayed()
     results = dask.compute(*[dask.delayed(fn)(p) for p in parts])
     return [r for r in results if r is not None and len(r)]
@@ -531,6 +529,7 @@ def recurring_errors(df: pd.DataFrame, *, column: str = "errors", examples: int 
 def plot_status_counts(df: pd.DataFrame, by: By = None, *, normalize: bool = False, ax: Axes | None = None,
                        **kwargs: Any) -> Axes:
     """Bar chart of :func:`status_counts` (stacked per group with *by*); returns the Axes."""
+    require("matplotlib.pyplot", "analytics.plot_status_counts")
     table = status_counts(df, by, normalize=normalize).drop(columns="total")
     kw = {"kind": "barh" if by is not None else "bar", "stacked": True, "ax": ax, "rot": 0,
           "color": [status_color(s) for s in table.columns], **kwargs}
@@ -547,6 +546,7 @@ def plot_status_counts(df: pd.DataFrame, by: By = None, *, normalize: bool = Fal
 def plot_durations(df: pd.DataFrame, by: By = None, *, unit: str = "min", ax: Axes | None = None,
                    **kwargs: Any) -> Axes:
     """Box plot of finished jobs' durations in *unit* (``'s'``, ``'min'``, ``'h'``), per group; returns the Axes."""
+    require("matplotlib.pyplot", "analytics.plot_durations")
     d = durations(df)
     cols = _by_list(d, by)
     values = d["duration"] / pd.Timedelta(1, unit=unit)
@@ -567,6 +567,7 @@ def plot_durations(df: pd.DataFrame, by: By = None, *, unit: str = "min", ax: Ax
 def plot_throughput(df: pd.DataFrame, freq: str = "D", *, by: str = "status", ax: Axes | None = None,
                     **kwargs: Any) -> Axes:
     """Stacked area chart of :func:`throughput`; returns the Axes."""
+    require("matplotlib.pyplot", "analytics.plot_throughput")
     table = throughput(df, freq, by=by)
     colors = {"color": [status_color(s) for s in table.columns]} if by == "status" and len(table.columns) else {}
     axes = table.plot.area(ax=ax, **{"linewidth": 0, **colors, **kwargs})
@@ -577,6 +578,7 @@ def plot_throughput(df: pd.DataFrame, freq: str = "D", *, by: str = "status", ax
 
 def plot_failure_rate(df: pd.DataFrame, by: By, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """Horizontal bars of :func:`failure_rate` per group; returns the Axes."""
+    require("matplotlib.pyplot", "analytics.plot_failure_rate")
     table = failure_rate(df, by).iloc[::-1]
     index = table.index.map(lambda v: " / ".join(map(str, v)) if isinstance(v, tuple) else str(v))
     axes = table["failure_rate"].set_axis(index).plot.barh(ax=ax, **{"color": status_color("FAILED"), **kwargs})

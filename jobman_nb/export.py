@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._extras import require
 from .dao.utils import check_chunksize
 from .errors import ArgumentError, ArgumentTypeError, MissingDependencyError, MissingFileError, OutputExistsError
 from .explore import JobDatabase
@@ -529,14 +530,10 @@ def read_dask(out_dir: str | os.PathLike[str], **kwargs: Any) -> Any:
 
     Raises
     ------
-    ImportError
-        If dask is not installed (the ``scale`` extra).
+    MissingDependencyError
+        If dask is not installed (an ``ImportError`` naming the ``scale`` extra).
     """
-    try:
-        import dask.dataframe as dd
-    except ImportError as exc:
-        raise MissingDependencyError("reading the dataset with Dask needs the 'scale' extra: "
-                          "pip install 'jobman_nb[scale]'") from exc
+    dd = require("dask.dataframe", "export.read_dask")
     import pandas as pd
 
     from .frames import STRING_DTYPE

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ._extras import require
 from .analytics import By
 from .analytics import by_columns as _by_list
 from .errors import ArgumentError, MissingKeyError
@@ -348,6 +349,7 @@ def plot_timeline(events: pd.DataFrame, job_keys: Sequence[str] | None = None, *
     -------
     matplotlib.axes.Axes
     """
+    require("matplotlib.pyplot", "timeline.plot_timeline")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
@@ -390,6 +392,7 @@ def plot_timeline(events: pd.DataFrame, job_keys: Sequence[str] | None = None, *
 def plot_states_over_time(events: pd.DataFrame, freq: str | None = None, *, statuses: Sequence[str] | None = None,
                           ax: Axes | None = None) -> Axes:
     """Stacked area of :func:`states_over_time` (steps: counts hold until the next event); returns the Axes."""
+    require("matplotlib.pyplot", "timeline.plot_states_over_time")
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
@@ -413,6 +416,7 @@ def plot_states_over_time(events: pd.DataFrame, freq: str | None = None, *, stat
 def plot_wait_run(timelines: pd.DataFrame, by: By = None, *, measure: str = "wait", unit: str = "min",
                   ax: Axes | None = None, **kwargs: Any) -> Axes:
     """Box plot of one measure of :func:`job_timelines` (``'wait'``, ``'claimed'``, ``'run'``) per group."""
+    require("matplotlib.pyplot", "timeline.plot_wait_run")
     if measure not in _MEASURES:
         raise ArgumentError(f"measure must be one of {', '.join(_MEASURES)}, got {measure!r}")
     cols = _by_list(timelines, by)
