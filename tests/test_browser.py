@@ -1,7 +1,7 @@
 """The QueryBuilder in a real browser: Voila serves it, headless Chromium drives it.
 
-Needs Debian's ``chromium`` and the ``playwright`` and ``voila`` packages
-(``.ci/setup-browser.sh`` installs them). Playwright only drives the system
+Needs Debian's ``chromium`` (``tests/setup-chromium.sh``, which the README's test
+command runs, installs it) and the ``playwright`` and ``voila`` packages (dev extra). Playwright only drives the system
 chromium; it never downloads a browser of its own.
 
 Set ``JOBMAN_NB_SCREENSHOT=docs/querybuilder.png`` to also save the screenshot
@@ -22,7 +22,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from jobman_nb import JobmanSqliteDAO
@@ -38,7 +37,7 @@ STATUS_CYCLE = ["COMPLETED"] * 6 + ["FAILED", "FAILED", "RUNNING", "PENDING"]
 
 
 def _browser_tools():
-    """Import playwright and check chromium and voila, or skip loudly saying what is missing."""
+    """Import playwright and check chromium and voila, or fail saying what is missing (never skip)."""
     missing = []
     if not Path(CHROMIUM).exists():
         missing.append("the chromium browser (apt-get install chromium)")
@@ -52,7 +51,8 @@ def _browser_tools():
     except ImportError:
         missing.append("the voila package (pip install voila)")
     if missing:
-        pytest.skip("BROWSER TEST NOT RUN: missing " + "; ".join(missing) + ". Run .ci/setup-browser.sh.")
+        pytest.fail("BROWSER TEST CANNOT RUN: missing " + "; ".join(missing)
+                    + ". Run tests/setup-chromium.sh and pip install -e '.[dev]'.")
     return sync_playwright
 
 
@@ -84,6 +84,9 @@ def _free_port() -> int:
 @pytest.fixture
 def app_url(tmp_path):
     """Serve a notebook showing a QueryBuilder over a small database with Voila on 127.0.0.1."""
+    _browser_tools()  # before starting anything: say what is missing
+    import nbformat  # here, not at import: the version matrix collects this module without jupyter
+
     db = tmp_path / "demo.sqlite"
     with JobmanSqliteDAO(db_uri=str(db)) as dao:
         dao.save_jobs(_jobs(), auto_update=False)
