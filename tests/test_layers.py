@@ -16,7 +16,7 @@ PACKAGE = Path(jobman_nb.__file__).parent
 # Lower number = lower layer; a module may import only modules of its layer or below.
 LAYERS = [
     {"jobman_nb.errors", "jobman_nb.vocabulary", "jobman_nb.pathmap", "jobman_nb.encode", "jobman_nb.causes",
-     "jobman_nb._demo_logs"},
+     "jobman_nb._demo_logs", "jobman_nb._extras"},
     {"jobman_nb.dao"},  # every jobman_nb.dao.* module
     {"jobman_nb.frames", "jobman_nb._where", "jobman_nb.tables", "jobman_nb._scale"},
     {"jobman_nb.explore", "jobman_nb.stale", "jobman_nb.job_lineage", "jobman_nb.jobdirs"},
