@@ -602,7 +602,7 @@ class Select:
 
 def compile_select(query: Any, table: str, columns: Columns,
                    present: Sequence[str] | Callable[[], Sequence[str]] | None = None, *,
-                   rowid: bool = False) -> Select:
+                   rowid: bool = False, walk_order: bool = False) -> Select:
     """Compile a query dict into a SELECT over *table*.
 
     The whole query is validated before anything else happens (before
@@ -622,6 +622,13 @@ def compile_select(query: Any, table: str, columns: Columns,
     rowid
         Select only the rowid (for UPDATE ... WHERE rowid IN (...)); 'fields'
         is validated, then ignored.
+    walk_order
+        Read rows in ``order_by``'s order and test the filters on each (the
+        WHERE becomes one term no index can serve), instead of letting SQLite
+        pick the filters' index and sort every match. For a page of a query
+        whose filters match many rows, ordered by an indexed field: a status
+        holding 144,000 of 1,000,000 jobs ordered by ``created`` takes ms, not
+        the seconds of sorting all its rows; with few matches it is slower.
 
     Returns
     -------
@@ -675,7 +682,7 @@ def compile_select(query: Any, table: str, columns: Columns,
     sql = f"SELECT {', '.join(exprs) or 'rowid'} FROM {quote_identifier(table)}"
     all_params = select_params + params
     if where:
-        sql += f" WHERE {where}"
+        sql += f" WHERE +({where})" if walk_order else f" WHERE {where}"
     if order:
         sql += f" ORDER BY {order}"
         all_params += order_params

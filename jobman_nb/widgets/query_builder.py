@@ -21,8 +21,10 @@ import traitlets
 
 from ..dao.query import Query
 from ..errors import ArgumentError, QueryError
-from . import _fields
+from . import _fields, _paging
 from ._fields import FieldSpec, InputError
+from ._results import DEFAULT_COLUMNS, ResultView, close_all
+from .inspector import JobInspector
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,20 +33,10 @@ if TYPE_CHECKING:
 
 __all__ = ["QueryBuilder"]
 
-#: Rows shown in the result table; the frame in `.result` keeps them all.
-MAX_TABLE_ROWS = 200
 _DIRECTIONS = ("ASC", "DESC")
 _NO_ORDER = "(none)"
 _CODE_STYLE = ("margin: 0; padding: 6px 8px; background: #f7f7f7; font: 12px/1.4 monospace; "
                "white-space: pre; user-select: text")
-_TABLE_CSS = """<style>
-.jobman-qb-scroll {max-height: 26em; overflow: auto; border: 1px solid #ddd; border-radius: 3px}
-.jobman-qb-table {border-collapse: collapse; font-size: 12px; font-family: monospace}
-.jobman-qb-table th, .jobman-qb-table td {padding: 2px 10px; line-height: 1.5; text-align: left; white-space: nowrap;
-  border-bottom: 1px solid #eee}
-.jobman-qb-table thead th {position: sticky; top: 0; background: #f3f5f8; border-bottom: 1px solid #ccc}
-.jobman-qb-table tbody tr:hover {background: #eef4ff}
-</style>"""
 
 
 def _box(children: list[widgets.Widget], css: str, **layout: Any) -> widgets.HBox:
@@ -83,6 +75,10 @@ class _FilterRow(widgets.HBox):
         self._remove.on_click(self._on_remove_click)
         default = "status" if "status" in fields else next(iter(fields))
         self._set_field(default)
+
+    def owned_widgets(self) -> list[widgets.Widget]:
+        """Every input of the row, shown or not (closed with the row)."""
+        return [self._field, self._op, self._text, self._high, self._and, self._choice, self._tags, self._remove]
 
     # -- state ----------------------------------------------------------------------------
     @property
@@ -239,6 +235,9 @@ class QueryBuilder(widgets.VBox):
         A query dict to fill the form with (see :attr:`query`).
     limit : int
         The limit of a new form (a query always has one).
+    count_cap : int
+        A count over filters no index serves (JSON paths) stops after this
+        many matches ("more than 10,000"), so it never scans millions of rows.
 
     Raises
     ------
@@ -259,7 +258,7 @@ class QueryBuilder(widgets.VBox):
     message = traitlets.Unicode("", read_only=True, help="The message the form shows.")
 
     def __init__(self, dao: SqliteDAO, ent_type: str = "job", query: Query | None = None, *,
-                 limit: int = 100) -> None:
+                 limit: int = 100, count_cap: int = _paging.COUNT_CAP) -> None:
         super().__init__()
         self.add_class("jobman-qb")
         if ent_type not in dao.orms:
@@ -271,8 +270,14 @@ class QueryBuilder(widgets.VBox):
         self._default_limit = limit
         self._result: pd.DataFrame | None = None
         self._count: int | None = None
+        self._count_cap: int | None = None
+        self._shown: Query | None = None
+        self._shown_columns: list[str] | None = None
+        self._has_next = False
         self._filling = False
         orm = dao.orms[ent_type]
+        self._indexed = _paging.indexed_fields(dao, ent_type)
+        self._counter = _paging.Counter(dao, ent_type, self._indexed, count_cap)
         self._fields = self._discover_fields(orm.table, orm.columns)
         self._statuses = _fields.distinct_statuses(dao, ent_type) if "status" in orm.columns else []
         self._rows: list[_FilterRow] = []
@@ -309,14 +314,18 @@ class QueryBuilder(widgets.VBox):
         self._next = widgets.Button(description="next", icon="chevron-right", disabled=True,
                                     layout=layout(width="8em"))
         self._count_label = widgets.HTML()
+        self._stale = widgets.HTML()
         self._message = widgets.HTML()
-        self._table = widgets.HTML()
+        self._table = ResultView(self._on_header_sort, self._on_rows_select)
+        self._inspector = JobInspector(self.dao, self.ent_type, selection=self._selected_frame,
+                                       matching=lambda: dict(self.query), on_change=self.run)
         self._code = widgets.HTML()
         for w, css in [(self._match, "match"), (self._filters, "filters"), (self._add, "add"),
                        (self._order, "order-field"), (self._direction, "order-direction"),
                        (self._limit, "limit"), (self._offset, "offset"), (self._run, "run"),
                        (self._prev, "prev"), (self._next, "next"), (self._count_label, "count"),
-                       (self._message, "message"), (self._table, "result"), (self._code, "code")]:
+                       (self._message, "message"), (self._table, "result"), (self._code, "code"),
+                       (self._stale, "stale"), (self._inspector, "inspector")]:
             w.add_class(f"jobman-qb-{css}")
         label = widgets.HTML
         where = str(getattr(self.dao, "path", None) or ":memory:")
@@ -330,9 +339,11 @@ class QueryBuilder(widgets.VBox):
             _box([self._add], "jobman-qb-add-row", margin="0 0 0 1.5em"),
             _box([label("order by&nbsp;"), self._order, self._direction, label("&nbsp;&nbsp;limit&nbsp;"),
                   self._limit, label("&nbsp;&nbsp;offset&nbsp;"), self._offset], "jobman-qb-order-row"),
-            _box([self._run, self._prev, self._next, label("&nbsp;"), self._count_label], "jobman-qb-run-row"),
+            _box([self._run, self._prev, self._next, label("&nbsp;"), self._count_label, label("&nbsp;"),
+                  self._stale], "jobman-qb-run-row"),
             self._message,
             self._table,
+            self._inspector,
             self._code,
         )
         self._match.observe(self._on_match_change, "value")
@@ -359,8 +370,59 @@ class QueryBuilder(widgets.VBox):
 
     @property
     def count(self) -> int | None:
-        """How many records matched the last run's filters, ignoring limit and offset."""
+        """How many records matched the last run's filters, ignoring limit and offset.
+
+        Waits for a count still running. When the filters use a field no index
+        serves (a JSON path), the count stops at :data:`~jobman_nb.widgets._paging.COUNT_CAP`
+        + 1 and :attr:`count_capped` is True ("more than 10,000").
+        """
+        self._counter.wait()
         return self._count
+
+    @property
+    def count_capped(self) -> bool:
+        """Whether :attr:`count` is a lower bound (the count stopped at its cap)."""
+        self._counter.wait()
+        return self._count_cap is not None and self._count is not None and self._count > self._count_cap
+
+    @property
+    def stale(self) -> bool:
+        """Whether the form no longer matches the rows shown (run it to refresh them)."""
+        return self._shown is not None and self._shown != self.query
+
+    @property
+    def inspector(self) -> JobInspector:
+        """The inspector under the table: a clicked row's job in full (and actions on a writable DAO)."""
+        return self._inspector
+
+    @property
+    def columns(self) -> list[str]:
+        """The result columns shown (the column chooser's value)."""
+        return self._table.columns
+
+    @columns.setter
+    def columns(self, names: list[str]) -> None:
+        self._table.columns = names
+
+    def select(self, positions: list[int]) -> None:
+        """Select result rows by position (as clicks would); the last one opens in the inspector."""
+        self._table.select(positions)
+
+    @property
+    def selected(self) -> pd.DataFrame | None:
+        """The selected rows of :attr:`result`."""
+        return self._selected_frame()
+
+    def _selected_frame(self) -> pd.DataFrame | None:
+        if self._result is None:
+            return None
+        return self._result.iloc[self._table.selected]
+
+    def close(self) -> None:
+        """Close the form and every widget it made (a count still running is stopped)."""
+        self._counter.cancel()
+        close_all([*self.children, self.layout])
+        super().close()
 
     @property
     def fields(self) -> list[str]:
@@ -382,17 +444,29 @@ class QueryBuilder(widgets.VBox):
             self._say(str(exc))
             return None
         self._set_query_quietly(query)
-        filters_only = {k: v for k, v in query.items() if k not in ("limit", "offset")}
+        self._counter.cancel()
+        if self._result is not None and self._table.columns:
+            self._shown_columns = self._table.columns  # keep the user's column choice
         try:
-            count = self.dao.count_ents(self.ent_type, filters_only)
-            frame = self.dao.query_ents_df(self.ent_type, query)
+            frame, self._has_next = _paging.read_page(self.dao, self.ent_type, query, self._indexed)
         except (QueryError, sqlite3.Error) as exc:
             self._say(f"the query failed: {exc}")
             return None
-        self._result, self._count = frame, count
+        self._result, self._shown = frame, dict(query)
+        self._count, self._count_cap = None, None
         self._say("")
         self._show_result(query)
+        self._show_stale()
+        # rows first, then the count (never with an order_by), on a thread for a database file
+        self._counter.start(query.get("filters"), self._on_count_done)
         return frame
+
+    def _on_count_done(self, count: int | None, cap: int | None, error: str | None) -> None:
+        self._count, self._count_cap = count, cap
+        if error:
+            self._say(f"the count failed: {error}")
+        if self._shown is not None:
+            self._show_count(self._shown)
 
     # -- query <-> form -------------------------------------------------------------------
     @traitlets.validate("query")
@@ -404,6 +478,8 @@ class QueryBuilder(widgets.VBox):
         if not self._filling:
             self._fill(change["new"])
         self._code.value = self._code_html(change["new"])
+        if hasattr(self, "_stale"):
+            self._show_stale()
 
     def _canonical(self, query: Any) -> Query:
         """The query as the form writes it; QueryError if invalid or beyond what the form shows."""
@@ -492,6 +568,7 @@ class QueryBuilder(widgets.VBox):
         with self._holding():
             match, items = self._split_filters(query.get("filters") or [])
             self._match.value = match
+            close_all(self._rows)
             self._rows = []
             for item in items:
                 self._new_row().fill(item)
@@ -536,6 +613,7 @@ class QueryBuilder(widgets.VBox):
             return
         self._set_query_quietly(query)
         self._say("")
+        self._show_stale()
 
     # -- display --------------------------------------------------------------------------
     def _say(self, text: str) -> None:
@@ -544,32 +622,44 @@ class QueryBuilder(widgets.VBox):
                                if text else "")
 
     def _show_result(self, query: Query) -> None:
-        count, frame = self._count or 0, self._result
-        offset, limit = query.get("offset", 0), query["limit"]
-        noun = f"{self.ent_type}s"
+        frame = self._result
+        order = query.get("order_by")
         if frame is None or frame.empty:
-            self._count_label.value = (f"no {noun} on this page (offset {offset:,}); {count:,} match"
-                                       if count else f"no matching {noun}")
-            self._table.value = ""
+            self._table.clear()
         else:
-            self._count_label.value = (f"<b>{offset + 1:,}–{offset + len(frame):,}</b> of <b>{count:,}</b> "
-                                       f"matching {noun}")
-            shown = frame.head(MAX_TABLE_ROWS)
-            first = [c for c in ("key", "status") if c in shown.columns]
-            shown = shown[[*first, *(c for c in shown.columns if c not in first)]]
-            empty = [c for c in shown.columns if shown[c].isna().all()]
-            shown = shown.drop(columns=empty).astype(object)
-            table = shown.where(shown.notna(), "").to_html(index=False, border=0, classes="jobman-qb-table")
-            notes = []
-            if len(frame) > len(shown):
-                notes.append(f"showing the first {len(shown):,} of {len(frame):,} rows fetched")
-            if empty:
-                notes.append(f"{len(empty)} empty column{'s' * (len(empty) > 1)} hidden: "
-                             f"{html.escape(', '.join(map(str, empty)))}")
-            note = f"<div style='color:#777; font-size:11px'>{'; '.join(notes)}</div>" if notes else ""
-            self._table.value = f"{_TABLE_CSS}<div class='jobman-qb-scroll'>{table}</div>{note}"
+            used = [f for f in _paging.filter_fields(query.get("filters")) if f not in DEFAULT_COLUMNS]
+            if order and order["field"] not in DEFAULT_COLUMNS:
+                used.append(order["field"])
+            wanted = list(dict.fromkeys([*DEFAULT_COLUMNS, *used]))
+            if self._shown_columns is not None:
+                wanted = [*self._shown_columns, *(c for c in used if c not in self._shown_columns)]
+            self._table.show(frame, wanted, (order["field"], order["direction"]) if order else None)
+        offset = query.get("offset", 0)
         self._prev.disabled = offset == 0
-        self._next.disabled = offset + limit >= count
+        self._next.disabled = not self._has_next
+        self._show_count(query)
+
+    def _show_count(self, query: Query) -> None:
+        frame, count = self._result, self._count
+        offset = query.get("offset", 0)
+        noun = f"{self.ent_type}s"
+        if count is None:
+            total = "… (counting)"
+        elif self._count_cap is not None and count > self._count_cap:
+            total = f"more than {self._count_cap:,}"
+        else:
+            total = f"{count:,}"
+        if frame is None or frame.empty:
+            self._count_label.value = (f"no {noun} on this page (offset {offset:,}); {total} match"
+                                       if offset and count != 0 else f"no matching {noun}")
+        else:
+            self._count_label.value = (f"<b>{offset + 1:,}–{offset + len(frame):,}</b> of <b>{total}</b> "
+                                       f"matching {noun}")
+
+    def _show_stale(self) -> None:
+        self._stale.value = ("<span style='color:#b26a00' title='the form changed since these rows were read'>"
+                             "&#9888; the rows below are for the previous form: press Run</span>"
+                             if self.stale else "")
 
     @staticmethod
     def _code_html(query: Query) -> str:
@@ -580,18 +670,29 @@ class QueryBuilder(widgets.VBox):
                 f"</pre></details>")
 
     # -- handlers -------------------------------------------------------------------------
+    def _reset_offset(self) -> None:
+        """Filters or order changed: page one again (the old offset means nothing for the new rows)."""
+        if self._offset.value:
+            with self._holding():
+                self._offset.value = 0
+
     def _on_filters_change(self) -> None:
+        self._reset_offset()
         self._update()
 
     def _on_remove_row(self, row: _FilterRow) -> None:
         self._rows.remove(row)
         self._filters.children = tuple(self._rows)
+        close_all([row])
+        self._reset_offset()
         self._update()
 
     def _on_match_change(self, change: dict[str, Any]) -> None:
+        self._reset_offset()
         self._update()
 
     def _on_order_change(self, change: dict[str, Any]) -> None:
+        self._reset_offset()
         self._update()
 
     def _on_page_change(self, change: dict[str, Any]) -> None:
@@ -599,7 +700,30 @@ class QueryBuilder(widgets.VBox):
 
     def _on_add_click(self, button: widgets.Button) -> None:
         self._new_row()
+        self._reset_offset()
         self._update()
+
+    def _on_header_sort(self, field: str) -> None:
+        """A header click: order by that column (again: the other direction), from the first page, and run."""
+        with self._holding():
+            if self._order.value == field:
+                self._direction.value = "DESC" if self._direction.value == "ASC" else "ASC"
+            else:
+                if field not in self._order.options:
+                    self._fields.setdefault(field, FieldSpec(field, _fields.ANY))
+                    self._order.options = [_NO_ORDER, *self._fields]
+                self._order.value = field
+                self._direction.value = "ASC"
+            self._offset.value = 0
+        self.run()
+
+    def _on_rows_select(self, positions: list[int], clicked: int | None) -> None:
+        if self._result is None:
+            return
+        pick = clicked if clicked is not None else (positions[-1] if len(positions) == 1 else None)
+        if pick is not None:
+            key_col = self.dao.orms[self.ent_type].primary_key or "key"
+            self._inspector.show(self._result.iloc[pick][key_col])
 
     def _on_run_click(self, button: widgets.Button) -> None:
         self.run()
