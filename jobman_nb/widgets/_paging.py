@@ -84,7 +84,8 @@ def read_page(dao: SqliteDAO, ent_type: str, query: Query, indexed: set[str]) ->
     filters = page.get("filters")
     orm = dao.orms[ent_type]
     key = orm.primary_key or "key"
-    if order in indexed and filters and key in orm.columns:
+    # Only when a filter could use an index: otherwise SQLite walks the order's index by itself.
+    if order in indexed and key in orm.columns and any(f in indexed for f in filter_fields(filters)):
         conn = dao.connection
         n_rows = conn.execute(f"SELECT max(rowid) FROM {quote_identifier(orm.table)}").fetchone()[0] or 0
         threshold = math.isqrt((page.get("offset", 0) + limit + 1) * n_rows) + 1

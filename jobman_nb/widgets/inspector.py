@@ -144,11 +144,10 @@ class JobInspector(widgets.VBox):
         if path is None:
             return ""
         from ..explore import open_db
-        from ..lineage import lineage
 
         try:
             with open_db(path, read_only=True) as db:
-                frame = lineage(db, {"filters": [{"field": "key", "op": "=", "arg": key}]})
+                frame = db.lineage({"filters": [{"field": "key", "op": "=", "arg": key}]})
         except (JobmanError, LookupError, OSError) as exc:
             return _section("lineage", f"<i>not available: {html.escape(str(exc))}</i>", open_=False)
         if frame.empty:
@@ -182,30 +181,33 @@ class JobInspector(widgets.VBox):
         return _section(f"history ({len(events)} events)", _table(rows, ["time", "old_status", "new_status"]))
 
     def _dirs_html(self, record: Mapping[str, Any]) -> str:
+        errors = record.get("errors")
+        parts = [_section("errors", _pre(_tail(errors if isinstance(errors, str) else
+                                               json.dumps(errors, indent=2, default=str))))] if errors else []
+        spec = record.get("job_spec")
+        if not isinstance(spec, Mapping) or not spec.get("dir"):
+            return "".join(parts)
+        from ..jobdirs import read_job_dirs
+
         try:
-            from .. import read_job_dirs  # the job-directory reader, once it exists
-        except ImportError:
-            read_job_dirs = None
-        if read_job_dirs is None:
-            errors = record.get("errors")
-            return _section("errors", _pre(_tail(errors if isinstance(errors, str) else
-                                                 json.dumps(errors, indent=2, default=str)))) if errors else ""
-        try:
-            found = read_job_dirs([record], path_map=self.path_map)
+            found = read_job_dirs([dict(record)], path_map=self.path_map, max_workers=1)
         except (JobmanError, OSError) as exc:
-            return _section("job directory", f"<i>not readable: {html.escape(str(exc))}</i>", open_=False)
-        rows = found.to_dict("records") if hasattr(found, "to_dict") else list(found)
-        if not rows:
-            return ""
-        info = rows[0]
-        body = []
-        for name in ("checkpoint", "log", "stdout", "stderr", "cause"):
-            value = info.get(name)
-            if isinstance(value, str) and value:
-                body.append(f"<div><i>{html.escape(name)}</i></div>" + _pre(_tail(value)))
-        rest = {k: format_cell(v) for k, v in info.items() if k not in ("checkpoint", "log", "stdout", "stderr")}
-        body.append(_pre(json.dumps(rest, indent=1, ensure_ascii=False)))
-        return _section("job directory", "".join(body))
+            return "".join([*parts, _section("job directory", f"<i>not readable: {html.escape(str(exc))}</i>",
+                                             open_=False)])
+        if found.empty:
+            return "".join(parts)
+        info = found.iloc[0].to_dict()
+        if not info.get("exists"):
+            note = format_cell(info.get("note")) or "not found here (a path_map may say where it lives)"
+            return "".join([*parts, _section(f"job directory {info.get('dir')}", f"<i>{html.escape(note)}</i>",
+                                             open_=False)])
+        body = [f"<div>checkpoint: <b>{html.escape(format_cell(info.get('checkpoint')) or '—')}</b>; "
+                f"cause: <b>{html.escape(format_cell(info.get('cause')) or '—')}</b></div>"]
+        for name in ("stdout_tail", "stderr_tail"):
+            text = info.get(name)
+            if isinstance(text, str) and text:
+                body.append(f"<div><i>{name.replace('_', ' ')}</i></div>" + _pre(_tail(text)))
+        return "".join([*parts, _section(f"job directory {info.get('dir')}", "".join(body))])
 
     # -- actions (writable DAOs) ----------------------------------------------------------
     def _build_actions(self) -> widgets.VBox:
