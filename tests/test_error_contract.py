@@ -29,6 +29,7 @@ ALLOWED = {
     "AssertionError": "an internal invariant, i.e. a bug",
     "NotImplementedError": "an abstract method",
     "StopIteration": "the iterator protocol",
+    "KeyboardInterrupt": "a SIGINT handler handing Ctrl-C on to Python",
 }
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..dao.query import Query, compile_select, quote_identifier
+from ..errors import ArgumentError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,7 +117,7 @@ class Counter:
 
     def __init__(self, dao: SqliteDAO, ent_type: str, indexed: set[str], cap: int = COUNT_CAP) -> None:
         if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
-            raise ValueError(f"count_cap must be a positive integer, got {cap!r}")
+            raise ArgumentError(f"count_cap must be a positive integer, got {cap!r}")
         self.dao, self.ent_type, self.indexed, self.cap = dao, ent_type, indexed, cap
         self._generation = 0
         self._thread: threading.Thread | None = None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
-from ..errors import JobmanError
+from ..errors import ArgumentError, JobmanError
 from ._results import close_all, format_cell
 
 if TYPE_CHECKING:
@@ -312,7 +312,7 @@ class JobInspector(widgets.VBox):
 
         frame = self._selection() if self._selection else None
         if frame is None or frame.empty:
-            raise ValueError("no rows selected")
+            raise ArgumentError("no rows selected")
         seen = frame[["key", "status", "modified"]]
         if edit is None or edit[1] == "set":
             return requeue(self.dao, seen, from_statuses=REQUEUE_FROM, updates=_set_updates(edit))
@@ -324,7 +324,7 @@ class JobInspector(widgets.VBox):
         for i, key in enumerate(seen["key"]):
             value = current.get(key, {}).get(path)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise ValueError(f"{path} of job {key} is {value!r}, not a number to multiply")
+                raise ArgumentError(f"{path} of job {key} is {value!r}, not a number to multiply")
             groups.setdefault(value * factor, []).append(i)
         with self.dao.transaction():
             parts = [requeue(self.dao, seen.iloc[rows], from_statuses=REQUEUE_FROM, updates={path: new})
@@ -338,7 +338,7 @@ class JobInspector(widgets.VBox):
         except ValueError:
             value = text
         if self._how.value == "multiply" and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-            raise ValueError(f"multiply by a number, not {text!r}")
+            raise ArgumentError(f"multiply by a number, not {text!r}")
         return self._path.value.strip(), self._how.value, value
 
     def _say(self, text: str) -> None:
@@ -371,7 +371,7 @@ def _set_updates(edit: tuple[str, str, Any] | None) -> dict[str, Any] | None:
     if edit is None:
         return None
     if edit[1] != "set":
-        raise ValueError("multiply applies to selected rows; select them, or use 'set to'")
+        raise ArgumentError("multiply applies to selected rows; select them, or use 'set to'")
     return {edit[0]: edit[2]}
 
 

@@ -13,7 +13,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ..dao.query import quote_identifier
-from ..errors import JobmanError, QueryError
+from ..errors import ArgumentError, JobmanError, QueryError
 from ..vocabulary import FINISHED, status_color
 from ._results import close_all
 from .query_builder import QueryBuilder
@@ -174,7 +174,7 @@ class StatusBoard(widgets.VBox):
         interrupted (Kernel > Interrupt, or Ctrl-C in a terminal).
         """
         if isinstance(every, bool) or not isinstance(every, (int, float)) or not every > 0:
-            raise ValueError(f"every must be a positive number of seconds, got {every!r}")
+            raise ArgumentError(f"every must be a positive number of seconds, got {every!r}")
         self.stop()
         stop = self._stop_event = threading.Event()
         _stop_on_interrupt()
