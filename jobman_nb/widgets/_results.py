@@ -72,6 +72,19 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+@contextlib.contextmanager
+def holding(owner: Any) -> Iterator[None]:
+    """Hold off *owner*'s handlers (its ``_filling`` flag) while code fills its children.
+
+    The flag's previous value is restored, so holds nest.
+    """
+    before, owner._filling = owner._filling, True
+    try:
+        yield
+    finally:
+        owner._filling = before
+
+
 class ResultView(widgets.VBox):
     """Shows a page of a result frame; calls back on a header click (sort) and on row selection.
 
@@ -142,20 +155,12 @@ class ResultView(widgets.VBox):
         self._frame, self._order = frame, order
         available = [c for c in frame.columns if not frame[c].isna().all()] or list(frame.columns)
         shown = [c for c in wanted if c in frame.columns] or available[:4]
-        with self._holding():
+        with holding(self):
             self._columns.allowed_tags = sorted(set(available) | set(shown), key=list(frame.columns).index)
             self._columns.value = shown
         self._render()
 
     # -- drawing --------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _holding(self) -> Iterator[None]:
-        before, self._filling = self._filling, True
-        try:
-            yield
-        finally:
-            self._filling = before
-
     def _render(self) -> None:
         frame = self._frame
         if frame is None:
@@ -187,7 +192,7 @@ class ResultView(widgets.VBox):
         for i in range(len(frame)):
             parts = [_cut(cells[c][i], widths[c]).ljust(widths[c]).replace(" ", _NBSP) for c in columns]
             labels.append(gap.join(parts))
-        with self._holding():
+        with holding(self):
             self._rows.options = [(label, i) for i, label in enumerate(labels)]
             self._rows.rows = max(1, min(len(labels), 15))
             self._rows.value = ()

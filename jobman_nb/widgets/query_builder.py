@@ -8,11 +8,10 @@ here the :attr:`QueryBuilder.query` trait. Setting that trait fills the form
 
 from __future__ import annotations
 
-import contextlib
 import html
 import pprint
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ from ..dao.query import Query
 from ..errors import ArgumentError, QueryError
 from . import _fields, _paging
 from ._fields import FieldSpec, InputError
-from ._results import DEFAULT_COLUMNS, ResultView, close_all
+from ._results import DEFAULT_COLUMNS, ResultView, close_all, holding
 from .inspector import JobInspector
 
 if TYPE_CHECKING:
@@ -87,8 +86,7 @@ class _FilterRow(widgets.HBox):
 
     def _set_field(self, name: str) -> None:
         """Show *name* in the field box and fit the op and value inputs to it."""
-        self._filling = True
-        try:
+        with holding(self):
             self._field.value = name
             spec = self._spec
             current = self._op.value
@@ -100,8 +98,6 @@ class _FilterRow(widgets.HBox):
                 self._choice.options = [("true", True), ("false", False)]
             self._text.placeholder = _fields.placeholder(spec.kind)
             self._high.placeholder = "high"
-        finally:
-            self._filling = False
         self._layout_value()
 
     def _layout_value(self) -> None:
@@ -161,8 +157,7 @@ class _FilterRow(widgets.HBox):
     def fill(self, item: Mapping[str, Any]) -> None:
         """Show the (canonical) filter *item*."""
         self._set_field(item["field"])
-        self._filling = True
-        try:
+        with holding(self):
             spec, op, arg = self._spec, item["op"], item.get("arg")
             self._op.value = op
             arity = _fields.op_arity(op)
@@ -180,8 +175,6 @@ class _FilterRow(widgets.HBox):
                 self._choice.value = arg
             elif arity == 1:
                 self._text.value = _fields.format_scalar(spec.kind, arg)
-        finally:
-            self._filling = False
         self._layout_value()
 
     def _status_order(self, status: str) -> tuple[int, str]:
@@ -539,7 +532,7 @@ class QueryBuilder(widgets.VBox):
         if spec is None:
             spec = FieldSpec(name, _fields.kind_of_value(arg))
             self._fields[name] = spec
-            with self._holding():
+            with holding(self):
                 current = self._order.value
                 self._order.options = [_NO_ORDER, *self._fields]
                 self._order.value = current
@@ -555,17 +548,8 @@ class QueryBuilder(widgets.VBox):
             raise QueryError(f"{where}: op {op!r} needs at least one value")
         return {"field": name, "op": op, "arg": list(arg) if arity != 1 else arg}
 
-    @contextlib.contextmanager
-    def _holding(self) -> Iterator[None]:
-        """Hold off the form's handlers (while the form is filled from code)."""
-        before, self._filling = self._filling, True
-        try:
-            yield
-        finally:
-            self._filling = before
-
     def _fill(self, query: Query) -> None:
-        with self._holding():
+        with holding(self):
             match, items = self._split_filters(query.get("filters") or [])
             self._match.value = match
             close_all(self._rows)
@@ -599,7 +583,7 @@ class QueryBuilder(widgets.VBox):
         return query
 
     def _set_query_quietly(self, query: Query) -> None:
-        with self._holding():
+        with holding(self):
             self.query = query
 
     def _update(self) -> None:
@@ -673,7 +657,7 @@ class QueryBuilder(widgets.VBox):
     def _reset_offset(self) -> None:
         """Filters or order changed: page one again (the old offset means nothing for the new rows)."""
         if self._offset.value:
-            with self._holding():
+            with holding(self):
                 self._offset.value = 0
 
     def _on_filters_change(self) -> None:
@@ -705,7 +689,7 @@ class QueryBuilder(widgets.VBox):
 
     def _on_header_sort(self, field: str) -> None:
         """A header click: order by that column (again: the other direction), from the first page, and run."""
-        with self._holding():
+        with holding(self):
             if self._order.value == field:
                 self._direction.value = "DESC" if self._direction.value == "ASC" else "ASC"
             else:
