@@ -86,6 +86,22 @@ def fixture_expected() -> dict:
     return json.loads(FIXTURE_EXPECTED.read_text())
 
 
+# -- analytics beyond memory ---------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def exported_dataset(tmp_path_factory) -> Path:
+    """Two demo histories (900 + 600 jobs over 40 days) exported once as a Parquet dataset, for
+    the Dask and DuckDB tests; never write to it."""
+    from jobman_nb.demo import make_history
+    from jobman_nb.export import export_parquet
+
+    d = tmp_path_factory.mktemp("exported")
+    paths = [d / "east.sqlite", d / "west.sqlite"]
+    make_history(paths[0], n_jobs=900, seed=5, days=40)
+    make_history(paths[1], n_jobs=600, seed=6, days=40)
+    export_parquet(paths, d / "jobs", chunksize=250, progress=False)
+    return d / "jobs"
+
+
 # -- the command line ---------------------------------------------------------------------------
 CLI_DEMO_JOBS = 1_500
 

@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dask
 import dask.dataframe as dd
 import pandas as pd
 import pytest
 
 from jobman_nb import analytics as an
-from jobman_nb.demo import make_history
-from jobman_nb.export import export_parquet, read_dask
+from jobman_nb.export import read_dask
 
 # dask 2026.8 itself calls reset_index(inplace=True), which pandas 3.1 deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword in DataFrame.reset_index")
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("dask")
-    paths = [d / "east.sqlite", d / "west.sqlite"]
-    make_history(paths[0], n_jobs=900, seed=5, days=40)
-    make_history(paths[1], n_jobs=600, seed=6, days=40)
-    export_parquet(paths, d / "jobs", chunksize=250, progress=False)
-    return d / "jobs"
-
-
-@pytest.fixture(scope="module")
-def frames(dataset) -> tuple[pd.DataFrame, dd.DataFrame]:
+def frames(exported_dataset) -> tuple[pd.DataFrame, dd.DataFrame]:
     # the pandas side is the same dataset, computed: dtypes then agree under pandas 2 and 3
-    return read_dask(dataset).compute(), read_dask(dataset)
+    return read_dask(exported_dataset).compute(), read_dask(exported_dataset)
 
 
 CASES = {
@@ -77,12 +64,12 @@ def test_only_dask_or_pandas_frames(frames):
         an.status_counts([1, 2, 3])
 
 
-def test_read_dask_without_dask_names_the_extra(dataset, monkeypatch):
+def test_read_dask_without_dask_names_the_extra(exported_dataset, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "dask.dataframe", None)  # as if dask were not installed
     with pytest.raises(ImportError, match=r"jobman_nb\[scale\]"):
-        read_dask(dataset)
+        read_dask(exported_dataset)
 
 
 @pytest.mark.parametrize("freq", ["2D", "7h", "36h", "W", "MS"])

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import pandas as pd
 import pytest
 
 from jobman_nb import analytics as an
-from jobman_nb.demo import make_history
-from jobman_nb.export import export_parquet, read_duckdb
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("duckdb")
-    paths = [d / "east.sqlite", d / "west.sqlite"]
-    make_history(paths[0], n_jobs=900, seed=5, days=40)
-    make_history(paths[1], n_jobs=600, seed=6, days=40)
-    export_parquet(paths, d / "jobs", chunksize=250, progress=False)
-    return d / "jobs"
+from jobman_nb.export import read_duckdb
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +36,10 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_same_answer_as_pandas(dataset, con, case):
-    rel = read_duckdb(dataset, connection=con)
+def test_same_answer_as_pandas(exported_dataset, con, case):
+    rel = read_duckdb(exported_dataset, connection=con)
     got = CASES[case](rel)
-    want = CASES[case](pd.read_parquet(dataset))
+    want = CASES[case](pd.read_parquet(exported_dataset))
     assert len(want) > 0
     # the partition column 'db' is text in DuckDB and categorical in pandas: the labels must agree
     pd.testing.assert_frame_equal(_plain_labels(got), _plain_labels(want))
@@ -68,21 +55,21 @@ def _plain_labels(df: pd.DataFrame) -> pd.DataFrame:
     return df.set_axis(plain(df.index), axis=0).set_axis(plain(df.columns), axis=1)
 
 
-def test_the_relation_is_the_dataset(dataset, con):
-    rel = read_duckdb(dataset, connection=con)
+def test_the_relation_is_the_dataset(exported_dataset, con):
+    rel = read_duckdb(exported_dataset, connection=con)
     assert rel.shape[0] == 1500
     assert {"key", "status", "created", "modified", "db", "job_spec.cfg.code"} <= set(rel.columns)
     assert rel.query("jobs", "SELECT count(DISTINCT key) FROM jobs").fetchall() == [(1500,)]
 
 
-def test_a_filtered_relation_counts_only_its_jobs(dataset, con):
-    rel = read_duckdb(dataset, connection=con)
+def test_a_filtered_relation_counts_only_its_jobs(exported_dataset, con):
+    rel = read_duckdb(exported_dataset, connection=con)
     east = rel.filter(duckdb.ColumnExpression("db") == duckdb.ConstantExpression("east"))
     assert an.status_counts(east).loc["all", "total"] == 900
 
 
-def test_errors_before_any_query(dataset, con, tmp_path):
-    rel = read_duckdb(dataset, connection=con)
+def test_errors_before_any_query(exported_dataset, con, tmp_path):
+    rel = read_duckdb(exported_dataset, connection=con)
     with pytest.raises(KeyError, match="nope"):
         an.status_counts(rel, "nope")
     with pytest.raises(ValueError, match="group by"):
