@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UpdateError
 from ..vocabulary import JOB_STATUSES, STATUSES
 from . import query as _query
-from .orm import Record
+from .orm import ORM, Record, StampedUpdate
 from .sqlite_dao import SqliteDAO
 from .utils import Schema
 
@@ -82,6 +84,11 @@ class JobsDaoMixin:
         processes claiming from the same file never get the same job. The
         query's order_by and limit choose which jobs are claimed.
 
+        A claim is one ``UPDATE ... RETURNING`` between ``BEGIN IMMEDIATE`` and
+        ``COMMIT``; the rows are sorted and their JSON decoded after the commit,
+        so the write lock is held only for the SQL. The statement is compiled
+        once per query and table schema, and reused.
+
         Parameters
         ----------
         query : dict
@@ -94,48 +101,31 @@ class JobsDaoMixin:
         """
         orm = self._get_orm("job")
         self._check_writable()
-        query = _query.check_query(query)
-        select = _query.compile_select(query, orm.table, orm.columns, rowid=True)  # validates, before any SQL
-        order = _order_terms(query.get("order_by"), orm.columns)
-        fields = query.get("fields")
-        target = {k: v for k, v in query.items() if k != "fields"}
-        changed = {"status", *(n for n, info in orm.fields.items() if info.get("auto_update") is not None)}
+        key = (_plan_key(query), _RETURNING)
+        plans = self.__dict__.setdefault("_claim_plans", {})
+        plan = plans.get(key) if key[0] is not None else None
+        if plan is None:
+            plan = _ClaimPlan.compile(orm, query)  # validates, before any SQL
         with self.transaction() as conn:
-            read = _query.compile_select({"fields": fields} if fields else {}, orm.table, orm.columns,
-                                         orm.present_columns(conn))
-            # stamped once the write lock is held, so claims are ordered like their 'modified'
-            sql, params = orm.compile_update({"status": JOB_STATUSES.CLAIMED}, target)
-            returning = f" RETURNING rowid, {read.columns_sql}"
+            if plan.read is None or not plan.complete:
+                # compiled for the columns the file has; one it lacks reads as NULL until another process adds it
+                version = conn.execute("PRAGMA schema_version").fetchone()[0]
+                if plan.read is None or plan.schema_version != version:
+                    plan = plan.for_schema(orm, conn, version)
+                    if key[0] is not None:
+                        if len(plans) >= _MAX_PLANS:
+                            plans.clear()
+                        plans[key] = plan
             cur = conn.cursor()
             cur.row_factory = None
             try:
-                if _RETURNING and not any(t.column in changed for t, _ in order):
-                    # One statement: the UPDATE returns the rows, with the values they are ordered by.
-                    extra = "".join(f", {t.sql}" for t, _ in order)
-                    rows = cur.execute(sql + returning + extra, [*params, *read.columns_params,
-                                                                 *(p for t, _ in order for p in t.params)]).fetchall()
-                    rows = _sorted_like_sqlite(rows, [(len(read.names) + 1 + i, desc)
-                                                      for i, (_, desc) in enumerate(order)])
-                    return orm.decode_rows([r[1:len(read.names) + 1] for r in rows], read)
-                # Ordered by a value the claim changes (or SQLite < 3.35): choose the rows first.
-                rowids = [r[0] for r in cur.execute(select.sql, select.params)]
-                if not rowids:
-                    return []
-                sql, params = orm.compile_update({"status": JOB_STATUSES.CLAIMED}, {})
-                in_rowids = "rowid IN (SELECT value FROM json_each(?))"
-                if _RETURNING:
-                    rows = cur.execute(f"{sql} WHERE {in_rowids}{returning}",
-                                       [*params, _query.dumps(rowids), *read.columns_params]).fetchall()
-                else:
-                    cur.execute(f"{sql} WHERE {in_rowids}", [*params, _query.dumps(rowids)])
-                    rows = cur.execute(f"SELECT rowid, {read.columns_sql} FROM {_query.quote_identifier(orm.table)} "
-                                       f"WHERE {in_rowids}", [*read.columns_params, _query.dumps(rowids)]).fetchall()
+                rows = plan.run(cur)
             except sqlite3.Error as exc:
+                plans.pop(key, None)  # compiled again next time (e.g. a column was dropped)
                 raise orm.invalid_json(conn, exc) or UpdateError(f"claim_jobs: cannot update {orm.table}: {exc}") \
                     from exc
-        position = {rowid: i for i, rowid in enumerate(rowids)}
-        rows.sort(key=lambda r: position[r[0]])
-        return orm.decode_rows([r[1:] for r in rows], read)
+        # committed: the write lock is free while the rows are put in order and decoded
+        return orm.decode_rows(plan.in_query_order(rows), plan.read)
 
     def query_jobs_df(self, query: Query | None = None, *, expand_json: bool = True) -> pd.DataFrame:
         """Return the jobs matching *query* as a DataFrame, JSON fields expanded to dotted columns."""
@@ -182,6 +172,108 @@ class PrefixedJobsDAO(JobsDaoMixin, SqliteDAO):
 
 #: ``UPDATE ... RETURNING`` (SQLite 3.35+): a claim is one statement.
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+#: Compiled claims kept per DAO (the cache is emptied when it is full).
+_MAX_PLANS = 64
+_IN_ROWIDS = "rowid IN (SELECT value FROM json_each(?))"
+
+
+_SCALARS = frozenset({str, bool, int, float, type(None)})
+
+
+def _plan_key(value: Any) -> Any:
+    """A hashable copy of a query dict that tells apart every value the compiler could (None if it holds others)."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return (kind, value)
+    if kind is dict or (kind not in (list, tuple) and isinstance(value, Mapping)):
+        items = []
+        for k, v in value.items():
+            item = _plan_key(v) if type(k) is str else None
+            if item is None:
+                return None
+            items.append((k, item))
+        return (dict, tuple(items))
+    if kind is list or kind is tuple:
+        items = [_plan_key(v) for v in value]
+        return None if None in items else (kind, tuple(items))
+    return None
+
+
+@dataclass(frozen=True)
+class _ClaimPlan:
+    """The statements of one claim query, compiled against one version of the file's schema."""
+
+    query: Query
+    #: True when the UPDATE itself chooses the rows and returns them (one statement).
+    one_statement: bool
+    select: _query.Select
+    order: tuple[tuple[_query.FieldRef, bool], ...]
+    schema_version: int | None = None
+    read: _query.Select | None = None
+    #: Whether the file has every column the records read (then no schema change can make the plan stale).
+    complete: bool = False
+    update: StampedUpdate | None = None
+    #: The statement that claims and returns the rows, and its parameters after the update's.
+    claim_sql: str = ""
+    returning_params: tuple[Any, ...] = ()
+
+    @classmethod
+    def compile(cls, orm: ORM, query: Query | None) -> _ClaimPlan:
+        query = _query.check_query(query)
+        select = _query.compile_select(query, orm.table, orm.columns, rowid=True)  # validates the whole query
+        order = tuple(_order_terms(query.get("order_by"), orm.columns))
+        changed = {"status", *(n for n, info in orm.fields.items() if info.get("auto_update") is not None)}
+        one = _RETURNING and not any(t.column in changed for t, _ in order)
+        return cls(query, one, select, order)
+
+    def for_schema(self, orm: ORM, conn: sqlite3.Connection, version: int) -> _ClaimPlan:
+        """This plan compiled against the columns *conn*'s table has now."""
+        fields = self.query.get("fields")
+        present = orm.present_columns(conn)
+        read = _query.compile_select({"fields": fields} if fields else {}, orm.table, orm.columns, present)
+        target = {k: v for k, v in self.query.items() if k != "fields"}
+        update = orm.compile_stamped_update({"status": JOB_STATUSES.CLAIMED}, target if self.one_statement else {})
+        returning = f" RETURNING rowid, {read.columns_sql}"
+        params: tuple[Any, ...] = tuple(read.columns_params)
+        if self.one_statement:  # the rows come back with the values they are ordered by
+            sql = update.sql + returning + "".join(f", {t.sql}" for t, _ in self.order)
+            params += tuple(p for t, _ in self.order for p in t.params)
+        elif _RETURNING:
+            sql = f"{update.sql} WHERE {_IN_ROWIDS}{returning}"
+        else:
+            sql = f"{update.sql} WHERE {_IN_ROWIDS}"
+        return dataclasses.replace(self, schema_version=version, read=read, complete=set(orm.columns) <= set(present),
+                                   update=update, claim_sql=sql, returning_params=params)
+
+    def run(self, cur: sqlite3.Cursor) -> list[tuple]:
+        """Claim the rows (inside the caller's write transaction): rowid, the read columns, the order values."""
+        assert self.read is not None and self.update is not None
+        # stamped once the write lock is held, so claims are ordered like their 'modified'
+        params = self.update.bind()
+        if self.one_statement:
+            return cur.execute(self.claim_sql, [*params, *self.returning_params]).fetchall()
+        # Ordered by a value the claim changes (or SQLite < 3.35): choose the rows first.
+        rowids = [r[0] for r in cur.execute(self.select.sql, self.select.params)]
+        if not rowids:
+            return []
+        chosen = _query.dumps(rowids)
+        if _RETURNING:
+            rows = cur.execute(self.claim_sql, [*params, chosen, *self.returning_params]).fetchall()
+        else:
+            cur.execute(self.claim_sql, [*params, chosen])
+            rows = cur.execute(f"SELECT rowid, {self.read.columns_sql} FROM {_query.quote_identifier(self.read.table)} "
+                               f"WHERE {_IN_ROWIDS}", [*self.returning_params, chosen]).fetchall()
+        position = {rowid: i for i, rowid in enumerate(rowids)}
+        rows.sort(key=lambda r: position[r[0]])
+        return rows
+
+    def in_query_order(self, rows: list[tuple]) -> list[tuple]:
+        """The claimed rows' read columns, in the query's order."""
+        assert self.read is not None
+        width = len(self.read.names) + 1
+        if self.one_statement:
+            rows = _sorted_like_sqlite(rows, [(width + i, desc) for i, (_, desc) in enumerate(self.order)])
+        return [r[1:width] for r in rows]
 
 
 def _order_terms(order_by: Any, columns: Mapping[str, str]) -> list[tuple[_query.FieldRef, bool]]:
