@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sqlite3
@@ -294,6 +295,91 @@ def test_claim_jobs_with_projection(any_dao):
     any_dao.save_jobs([{"key": "a", "status": "PENDING", "job_spec": {"x": 1}}])
     assert any_dao.claim_jobs({"fields": ["key", "status", "job_spec.x"]}) == [
         {"key": "a", "status": "CLAIMED", "job_spec.x": 1}]
+
+
+def test_claim_jobs_reuses_its_statement_but_sees_a_column_added_since(tmp_path, connect):
+    # A claim is compiled once per query; a column another process adds later is read by the next claim.
+    path = str(tmp_path / "old.sqlite")
+    raw = connect(path, isolation_level=None)
+    raw.execute("CREATE TABLE jobman_job (key TEXT PRIMARY KEY, status TEXT, job_spec TEXT, modified FLOAT)")
+    raw.executemany("INSERT INTO jobman_job (key, status, job_spec) VALUES (?, 'PENDING', ?)",
+                    [(f"k{i}", f'{{"i": {i}}}') for i in range(4)])
+    dao = JobmanSqliteDAO(db_uri=path, initialize=False)
+    try:
+        query = {"filters": [dao.generate_status_filter("PENDING")], "order_by": {"field": "key"}, "limit": 1}
+        first = dao.claim_jobs(query)
+        assert [(j["key"], j["job_spec"], j["source_tag"]) for j in first] == [("k0", {"i": 0}, None)]
+        raw.execute("ALTER TABLE jobman_job ADD COLUMN source_tag TEXT")
+        raw.execute("UPDATE jobman_job SET source_tag = 'tagged'")
+        assert [(j["key"], j["source_tag"]) for j in dao.claim_jobs(query)] == [("k1", "tagged")]
+        assert [j["key"] for j in dao.claim_jobs({**query, "limit": 2})] == ["k2", "k3"]  # another query, another plan
+    finally:
+        dao.close()
+
+
+@pytest.mark.parametrize("bad", [{"limit": True}, {"limit": 1.0}, {"limit": "1"}])
+def test_claim_jobs_validates_a_query_like_one_it_already_ran(dao, bad):
+    dao.save_jobs([{"key": f"k{i}", "status": "PENDING"} for i in range(3)])
+    assert len(dao.claim_jobs({"limit": 1})) == 1
+    with pytest.raises(QueryError, match="limit"):
+        dao.claim_jobs(bad)
+    assert len(dao.get_jobs_for_status("CLAIMED")) == 1
+
+
+def test_claim_jobs_decodes_json_like_json_loads(dao):
+    texts = ['{"a": [1, 2.5, null, true]}', ' {"padded": 1} ', '"text"', "3", "null", "[]", '{"é": "\\u00e9"}']
+    dao.save_jobs([{"key": f"k{i}", "status": "PENDING"} for i in range(len(texts))])
+    for i, text in enumerate(texts):
+        dao.connection.execute("UPDATE jobman_job SET job_spec = ? WHERE key = ?", (text, f"k{i}"))
+    claimed = dao.claim_jobs({"order_by": {"field": "key"}})
+    assert [j["job_spec"] for j in claimed] == [json.loads(t) for t in texts]
+
+
+# -- PRAGMA synchronous ------------------------------------------------------------------
+def _pragma(dao, name):
+    return dao.connection.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def test_a_wal_file_is_written_with_synchronous_normal_and_a_jobman_file_with_full(tmp_path, fixture_path, make_dao):
+    new = make_dao(db_uri=str(tmp_path / "new.sqlite"))
+    assert (_pragma(new, "journal_mode"), _pragma(new, "synchronous")) == ("wal", 1)  # NORMAL
+    new.close()
+    again = make_dao(db_uri=str(tmp_path / "new.sqlite"))  # reopened: still WAL, still NORMAL
+    assert (_pragma(again, "journal_mode"), _pragma(again, "synchronous")) == ("wal", 1)
+    jobman_file = make_dao(db_uri=str(fixture_path))  # rollback journal: SQLite's default stays
+    assert (_pragma(jobman_file, "journal_mode"), _pragma(jobman_file, "synchronous")) == ("delete", 2)  # FULL
+
+
+@pytest.mark.parametrize("level, value", [("FULL", 2), ("extra", 3), ("OFF", 0)])
+def test_synchronous_can_be_chosen(tmp_path, make_dao, level, value):
+    dao = make_dao(db_uri=str(tmp_path / "db.sqlite"), synchronous=level)
+    assert _pragma(dao, "synchronous") == value
+    dao.save_jobs([{"key": "k", "status": "PENDING"}])
+    assert [j["key"] for j in dao.claim_jobs()] == ["k"]
+
+
+@pytest.mark.parametrize("bad", ["NORMALL", 1, ""])
+def test_synchronous_rejects_what_sqlite_does_not_know(tmp_path, bad):
+    with pytest.raises(jobman_nb.errors.ArgumentError, match="synchronous"):
+        JobmanSqliteDAO(db_uri=str(tmp_path / "db.sqlite"), synchronous=bad)
+    assert not (tmp_path / "db.sqlite").exists()  # failed before opening anything
+
+
+def test_jobman_connection_on_a_wal_file_writes_in_wal_beside_our_claims(tmp_path, make_dao, connect):
+    # jobman 0.0.1 opens files with plain sqlite3.connect: on our WAL file it writes through the WAL too,
+    # with its own (default, FULL) synchronous; our claims and its writes see each other.
+    path = str(tmp_path / "ours.sqlite")
+    dao = make_dao(db_uri=path)
+    dao.save_jobs([{"key": f"k{i}", "status": "PENDING"} for i in range(4)])
+    jobman = connect(path)
+    assert jobman.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert jobman.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert [j["key"] for j in dao.claim_jobs({"order_by": {"field": "key"}, "limit": 2})] == ["k0", "k1"]
+    with jobman:
+        jobman.execute("UPDATE jobman_job SET status = 'PENDING' WHERE key = 'k0'")
+    assert [j["key"] for j in dao.claim_jobs({"filters": [dao.generate_status_filter("PENDING")],
+                                              "order_by": {"field": "key"}})] == ["k0", "k2", "k3"]
+    assert jobman.execute("SELECT count(*) FROM jobman_job WHERE status = 'CLAIMED'").fetchone()[0] == 4
 
 
 # -- kvps -------------------------------------------------------------------------------
