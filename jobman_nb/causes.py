@@ -99,20 +99,47 @@ _GENERIC = re.compile(r"\b(?:error|fatal|abort(?:ed|ing)?|exception|failed|failu
 _WARNING = re.compile(r"\bwarn(?:ing)?\b", _I)
 
 
-def _lines(text: str | None) -> list[str]:
-    if not text:
-        return []
-    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+class _Log:
+    """One log's text as the search needs it: lowered once; split into stripped lines only when needed.
+
+    Most patterns are ruled out by ``literal in lowered`` on the whole text (C speed); the lines,
+    which cost a Python string per line, are made the first time some literal is present.
+    """
+
+    __slots__ = ("_last", "_lines", "_lowered", "_text", "low")
+
+    def __init__(self, text: str | None, last: int | None = None) -> None:
+        self._text = text or ""
+        self._last = last
+        self.low = self._text.lower()
+        self._lines: list[str] | None = None
+        self._lowered: list[str] | None = None
+
+    @property
+    def lines(self) -> list[str]:
+        if self._lines is None:
+            lines = [ln for ln in (raw.strip() for raw in self._text.splitlines()) if ln]
+            self._lines = lines[-self._last:] if self._last is not None else lines
+            self._lowered = [ln.lower() for ln in self._lines]
+        return self._lines
+
+    @property
+    def lowered(self) -> list[str]:
+        self.lines  # noqa: B018  (makes both lists)
+        assert self._lowered is not None
+        return self._lowered
 
 
-def _last_match(lines: Sequence[str], lowered: Sequence[str], text: str, patterns: Sequence[_Pattern]) -> str | None:
+def _last_match(log: _Log, patterns: Sequence[_Pattern]) -> str | None:
     """The last line matching the first pattern (in preference order) that matches any line.
 
-    *lowered* is *lines* in lower case, *text* all of them lowered and joined (the quick test).
+    The literal tested on the whole lowered text is a necessary condition for any of its lines
+    (a stdout's last lines included), so the lines are only made when it holds.
     """
     for pattern in patterns:
-        if pattern.literal not in text:
+        if pattern.literal not in log.low:
             continue
+        lines, lowered = log.lines, log.lowered
         for i in range(len(lines) - 1, -1, -1):
             if pattern.matches(lines[i], lowered[i]):
                 return lines[i]
@@ -148,22 +175,19 @@ def cause_line(stderr: str | None, stdout: str | None = None) -> str | None:
         when the logs hold nothing (an empty stderr and no recognized line in
         stdout).
     """
-    err, out = _lines(stderr), _lines(stdout)[-_STDOUT_LINES:]
-    err_low, out_low = [ln.lower() for ln in err], [ln.lower() for ln in out]
-    err_text, out_text = "\n".join(err_low), "\n".join(out_low)
+    err, out = _Log(stderr), _Log(stdout, last=_STDOUT_LINES)
     found = None
     for _kind, patterns, in_stdout in _KINDS:
-        found = (_last_match(err, err_low, err_text, patterns)
-                 or (_last_match(out, out_low, out_text, patterns) if in_stdout else None))
+        found = _last_match(err, patterns) or (_last_match(out, patterns) if in_stdout else None)
         if found:
             break
     if not found:
-        found = (_exception_line(stderr) or _last_match(err, err_low, err_text, _PROGRAM)
-                 or _exception_line(stdout) or _last_match(out, out_low, out_text, _PROGRAM)
-                 or _last_match(err, err_low, err_text, _MPI) or _last_match(out, out_low, out_text, _MPI))
+        found = (_exception_line(stderr) or _last_match(err, _PROGRAM)
+                 or _exception_line(stdout) or _last_match(out, _PROGRAM)
+                 or _last_match(err, _MPI) or _last_match(out, _MPI))
     if not found:
-        generic = [ln for ln in err if _GENERIC.search(ln) and not _WARNING.search(ln)]
-        found = generic[-1] if generic else (err[-1] if err else None)
+        generic = [ln for ln in err.lines if _GENERIC.search(ln) and not _WARNING.search(ln)]
+        found = generic[-1] if generic else (err.lines[-1] if err.lines else None)
     if found is None:
         return None
     return found if len(found) <= MAX_CAUSE_CHARS else found[: MAX_CAUSE_CHARS - 1] + "…"
@@ -216,6 +240,12 @@ _RULES: list[tuple[Callable[[str], bool] | None, re.Pattern[str], str]] = [
                       r"(?:\s?(?:[kKmMgGtTpP]i?[bB]|bytes?)\b|(?:[kKmMgG]|[bB]|ms|us|ns|[smh]|min)(?![A-Za-z_])"
                       r"|(?![A-Za-z_]))"), "<n>"),
 ]
+# The memo's key: digits become 1, except 0, 7 and 9, which rules spell out ('0x', 'f90', 'f77'). A
+# rule that names another digit must keep it here too (tests/test_causes.py checks same-shape pairs).
+_DIGIT_SHAPE = str.maketrans("234568", "111111")
+_HAS_DIGIT = re.compile(r"\d")
+_MEMO: dict[str, str] = {}
+_MEMO_SIZE = 4096
 _CODE_FILE = re.compile(r"/([\w\-+]+\.(?:exe|c|cc|cpp|cxx|C|h|hpp|f|F|f90|F90|f77|py|so|x))$")
 
 
@@ -235,7 +265,26 @@ def normalize_error(line: str) -> str:
     (``137``, ``2.5 GB``, ``4194304kb``) and Slurm step ids (``44002.batch``)
     ``<n>``. Words with a few digits inside (``b3lyp``, ``def2-svp``,
     ``gfn2``) are kept, and whitespace runs become one space.
+
+    Results are memoized on the line's digit shape (digits read as ``1``,
+    except those the rules name literally): every rule matches the same spans
+    of two lines of one shape, so they normalize alike whenever the result
+    keeps no digit, as one failure's lines across many jobs do
+    (``StepId=812345`` and ``StepId=812399``).
     """
+    shape = line.translate(_DIGIT_SHAPE)
+    found = _MEMO.get(shape)
+    if found is not None:
+        return found
+    out = _normalize(line)
+    if not _HAS_DIGIT.search(out):
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.clear()  # a crude bound: causes repeat, so the memo refills with the common ones
+        _MEMO[shape] = out
+    return out
+
+
+def _normalize(line: str) -> str:
     for applies, pattern, repl in _RULES:
         if applies is None or applies(line):
             line = pattern.sub(_path, line) if repl == "\x00path" else pattern.sub(repl, line)

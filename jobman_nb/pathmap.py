@@ -113,22 +113,33 @@ class PathMap:
             itself when no prefix matches; None (with a ``note``) when the
             mapped path would climb out of its target through ``..``.
         """
+        local, root, note = self.resolve(path)
+        return MappedPath(path, local, root, note)
+
+    def resolve(self, path: str) -> tuple[str | None, str | None, str | None]:
+        """:meth:`map` as a plain ``(local, root, note)`` tuple: the same answer, for hot loops."""
         for prefix, target in self._rules:
             if prefix == "/":
                 rest = path[1:] if path.startswith("/") else None
-            elif path == prefix or path.startswith(prefix + "/"):
+            elif path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/"):
                 rest = path[len(prefix) + 1:]
             else:
-                rest = None
+                continue
             if rest is None:
                 continue
-            local = posixpath.normpath(posixpath.join(target, rest)) if rest else target
+            if not rest:
+                return target, target, None
+            probe = f"/{rest}/"
+            if "//" not in probe and "/./" not in probe and "/../" not in probe:
+                # already normal: no empty, '.' or '..' component, so it cannot climb out either
+                return (f"{target}/{rest}" if target != "/" else f"/{rest}"), target, None
+            local = posixpath.normpath(posixpath.join(target, rest))
             inside = local == target or local.startswith(target.rstrip("/") + "/")
             if not inside:
-                return MappedPath(path, None, target, f"{path!r} climbs out of the mapped target {target!r} "
-                                                      f"(through '..'); not read")
-            return MappedPath(path, local, target)
-        return MappedPath(path, path)
+                return None, target, (f"{path!r} climbs out of the mapped target {target!r} "
+                                      f"(through '..'); not read")
+            return local, target, None
+        return path, None, None
 
     def __call__(self, path: str) -> str | None:
         """The local path of *path* (None when the mapping is refused)."""

@@ -178,3 +178,17 @@ def test_a_cause_is_one_bounded_line():
 
 def test_one_normalizer():
     assert analytics_normalize_error is normalize_error
+
+
+@pytest.mark.parametrize("a, b", [
+    # same digit shape (the normalizer's memo key), different answers: both orders must give each its own
+    ("error in /src/io.f90 at step", "error in /src/io.f50 at step"),
+    ("bad pointer 0x1f at", "bad pointer 1x1f at"),
+    ("failed in /opt/l502.exe", "failed in /opt/l503.exe"),
+    ("node cn0421 lost", "node cn0421 lost"),
+])
+def test_the_normalizer_memo_never_mixes_up_lines_of_one_shape(a, b):
+    fresh = {line: normalize_error(line) for line in (a, b)}
+    for first, second in ((a, b), (b, a), (a, b)):
+        assert normalize_error(first) == fresh[first] and normalize_error(second) == fresh[second]
+    assert (fresh[a] != fresh[b]) == (a != b)  # the pairs do normalize differently

@@ -353,3 +353,36 @@ def test_introspect_by_cause_finds_small_memory_behind_the_oom_kills(solvation):
     assert an.introspect(merged, ["job_spec.cfg.code"], cause="nothing like this")["failed"].sum() == 0
     with pytest.raises(KeyError, match="cause"):
         an.introspect(jobs, cause=oom)
+
+
+def test_symlinks_inside_the_target_are_read_and_a_parent_escaping_it_is_not(tmp_path):
+    target, outside = tmp_path / "mnt", tmp_path / "elsewhere"
+    for d in (target / "real" / "job", outside / "job"):
+        d.mkdir(parents=True)
+        (d / "JOBMAN-FAILED").touch()
+        (d / "stderr").write_text("Segmentation fault\n")
+    (target / "alias").symlink_to(target / "real" / "job")  # a job dir that is a symlink within the target
+    (target / "up").symlink_to(outside)  # a parent that leaves the target
+    pm = {"/scratch/alice": str(target)}
+    dirs = read_job_dirs([_job("a", "/scratch/alice/alias"), _job("b", "/scratch/alice/up/job"),
+                          _job("c", "/scratch/alice/real/job")], path_map=pm)
+    assert dirs["cause"].tolist()[::2] == ["Segmentation fault"] * 2 and dirs["note"].iloc[::2].isna().all()
+    assert pd.isna(dirs["stderr_tail"].iloc[1]) and "outside the mapped target" in dirs["note"].iloc[1]
+
+
+def test_both_checkpoints_and_a_short_log_and_nul_bytes_in_one_read(tmp_path):
+    jobs = []
+    for i, (files, expect) in enumerate([
+        ({"JOBMAN-COMPLETED": b"", "JOBMAN-FAILED": b"", "stderr": b"Killed\n"}, "both JOBMAN-COMPLETED"),
+        ({"JOBMAN-FAILED": b"", "stdout": b"ok\n" + b"\0" * 10}, None),
+        ({"JOBMAN-FAILED": b"", "stdout": b"\0" * 4096}, "NUL bytes"),
+    ]):
+        d = tmp_path / f"j{i}"
+        d.mkdir()
+        for name, data in files.items():
+            (d / name).write_bytes(data)
+        jobs.append((_job(f"k{i}", d), expect))
+    dirs = read_job_dirs([j for j, _ in jobs])
+    for (_, expect), note in zip(jobs, dirs["note"], strict=True):
+        assert (pd.isna(note) if expect is None else expect in note), note
+    assert dirs["stdout_tail"].iloc[1] == "ok\n" + "\0" * 10

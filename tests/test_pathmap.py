@@ -65,3 +65,14 @@ def test_open_db_keeps_the_path_map_for_its_helpers(fixture_path):
         assert not db.path_map and db.path_map("/scratch/alice/x") == "/scratch/alice/x"
     with pytest.raises(PathMapError):
         jobman_nb.open_db(fixture_path, path_map={"": "/x"})
+
+
+@pytest.mark.parametrize("rest", ["x", "a/b/c", ".hidden/x", "a/./b", "a//b", "a/b/", "a/.../b", "a/..b/c", "a/b..",
+                                  "a/../b", "./a", "a/.", "a/b/.."])
+@pytest.mark.parametrize("target", ["/mnt/a", "/"])
+def test_the_quick_join_gives_what_normpath_gives(rest, target):
+    import posixpath
+
+    pm = PathMap({"/scratch/alice": target})
+    assert pm(f"/scratch/alice/{rest}") == posixpath.normpath(posixpath.join(target, rest))
+    assert pm.resolve(f"/scratch/alice/{rest}") == (pm(f"/scratch/alice/{rest}"), target, None)
