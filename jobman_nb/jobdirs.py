@@ -15,11 +15,16 @@ a directory where a log should be, a FIFO, a log that is a symlink out of the
 job's directory each leave that tail missing and say why in ``note``.
 
 Batched jobs (a BatchingWorker's subjobs) ran inside a batch job whose logs are
-the batch's, in a directory the database does not record (jobman 0.0.1 makes it
-with ``mkdtemp``). With ``db=``, the lineage gives each subjob's batch
-(``batch_key``); with ``batch_dirs=``, the directories holding batch dirs are
-searched for the batch whose ``subjob_commands`` runs the job's directory,
-and that batch's logs are read (``logs_from='batch'``, ``log_dir``).
+the batch's, in a directory the database does not record: jobman 0.0.1 makes it
+with ``mkdtemp(dir=scratch_dir, prefix='batch.')``, and ``scratch_dir`` is engine
+configuration, not data. With ``db=``, the lineage gives each subjob's batch
+(``batch_key``) and its other subjobs. The batch dir is the one whose
+``subjob_commands`` runs the job's directory (or, when a DirSource moved it
+since, its batch's other subjobs, or a dir of its name); batch dirs are looked
+for in ``batch_dirs=`` when given, else in the places a jobman project keeps its
+scratch dir (beside the database file, and above the job dirs). Its logs are
+read (``logs_from='batch'``, ``log_dir``), and ``note`` says how the batch was
+found, or that the logs are the batch's and where they would be.
 """
 
 from __future__ import annotations
@@ -57,6 +62,9 @@ COLUMNS = ("key", "dir", "exists", "checkpoint", "logs_from", "log_dir", "batch_
            "stderr_tail", "stdout_size", "stderr_size", "cause", "files", "note")
 
 _CHUNK = 256  # jobs per task of the thread pool
+_BATCH_PREFIX = "batch."  # jobman's BaseEngine.submit_batch_job: mkdtemp(dir=scratch_dir, prefix='batch.')
+_SEARCH_ROOTS = 16  # at most this many dirs are searched for batch dirs nobody named
+_SEARCH_FANOUT = 256  # ... and at most this many of each one's children
 _DONE, _FAILED = CHECKPOINTS["COMPLETED"], CHECKPOINTS["FAILED"]
 _COMMANDS_MAX = 1 << 20  # a batch's subjob_commands read up to this many bytes
 _PUSHD = re.compile(r"""pushd\s+(?:"([^"]+)"|'([^']+)'|([^\s;&|]+))""")
@@ -321,11 +329,12 @@ def _open_dir(path: str, notes: list[str]) -> tuple[_Dir | None, bool]:
 
 
 class _Reader:
-    def __init__(self, path_map: PathMap, tail_bytes: int, causes: bool, batches: _Batches) -> None:
+    def __init__(self, path_map: PathMap, tail_bytes: int, causes: bool) -> None:
         self.path_map = path_map
         self.tail_bytes = tail_bytes
         self.causes = causes
-        self.batches = batches
+        self.batches: _Batches | None = None
+        self.pending: list[int] = []  # ids of batched jobs whose logs wait for the batch dirs
         self._real_roots: dict[str, str] = {}
         self._real_parents: dict[str, str] = {}
 
@@ -472,16 +481,23 @@ class _Reader:
     def _batch_logs(self, row: dict, job: _Job, local: str, notes: list[str]) -> None:
         row["logs_from"] = "batch"
         assert job.dir is not None
-        found, by_name = self.batches.find(job.dir, local)
+        if self.batches is None:  # the batch dirs are found once, after the first pass (read_job_dirs)
+            self.pending.append(id(job))
+            return
+        found, how = self.batches.find(job.dir, local, job.batch_key)
         if found is None:
-            where = ("pass batch_dirs=[...] (the directories holding the batch dirs) to read them"
-                     if not self.batches else "no batch dir in batch_dirs runs this job's dir")
-            notes.append(f"a batched job: its logs are its batch's, in a dir the database does not record; {where}")
+            notes.append(self._unfound(job))
             return
         row["log_dir"] = found
-        if by_name:
+        if how == "batch":
+            notes.append("batch found by its other subjobs: this job's dir moved after the batch ran (a "
+                         "DirSource moves dirs when they finish)")
+        elif how == "name":
             notes.append("batch found by the job dir's name: the batch ran it at another path (a DirSource "
                          "moves dirs when they finish)")
+        if self.batches.searched:
+            notes.append(f"the batch dir was found by looking in or below {self.batches.where} (jobman does not "
+                         "record it)")
         bd, _ = _open_dir(found, notes)
         if bd is None:
             return
@@ -489,6 +505,20 @@ class _Reader:
             self._tails(row, bd, DEFAULT_LOG_NAMES, None, notes)
         finally:
             bd.close()
+
+    def _unfound(self, job: _Job) -> str:
+        assert self.batches is not None
+        which = f" (batch {job.batch_key})" if job.batch_key else ""
+        head = f"a batched job{which}: its logs are its batch's"
+        if self.batches.searched:
+            looked = (f"no batch dir in or below {self.batches.where} runs this job's dir" if self.batches.where
+                      else "there was nowhere to look (no database file; job dirs less than 3 deep)")
+            return (f"{head}, in a 'batch.*' dir under its engine's scratch_dir, which jobman does not record; "
+                    f"{looked}; pass batch_dirs=[...] (the scratch dir)")
+        if not self.batches.by_dir and self.batches.where == "":
+            return (f"{head}, in a dir the database does not record; pass batch_dirs=[...] (the directories "
+                    "holding the batch dirs) to read them")
+        return f"{head}, in a dir the database does not record; no batch dir in batch_dirs runs this job's dir"
 
     def _finish(self, row: dict, notes: list[str], job: _Job) -> tuple:
         if self.causes and row["checkpoint"] != "COMPLETED" and job.status != "COMPLETED":
@@ -499,10 +529,18 @@ class _Reader:
 
 # -- batches ----------------------------------------------------------------------------------------
 class _Batches:
-    """Batch dirs found, by the subjob dirs their commands run (and by those dirs' last names)."""
+    """Batch dirs found, by the subjob dirs their commands run (and by those dirs' last names).
 
-    def __init__(self, by_dir: dict[str, str]) -> None:
+    *where* says where they were looked for, for the notes; *siblings* gives, per batch key
+    (from the lineage), the recorded dirs of that batch's subjobs.
+    """
+
+    def __init__(self, by_dir: dict[str, str], where: str = "batch_dirs", searched: bool = False,
+                 siblings: Mapping[str, Sequence[str]] | None = None) -> None:
         self.by_dir = by_dir
+        self.where = where
+        self.searched = searched
+        self.siblings = siblings or {}
         names: dict[str, set[str]] = {}
         for sub, batch in by_dir.items():
             names.setdefault(posixpath.basename(sub), set()).add(batch)
@@ -511,43 +549,131 @@ class _Batches:
     def __bool__(self) -> bool:
         return bool(self.by_dir)
 
-    def find(self, recorded: str, local: str) -> tuple[str | None, bool]:
-        """The batch dir of a subjob, and whether it was matched by its dir's name only."""
+    def find(self, recorded: str, local: str, batch_key: str | None = None) -> tuple[str | None, str]:
+        """The batch dir of a subjob, and how it was matched: 'dir', 'batch' (its batch's other
+        subjobs ran there: this one's dir moved since) or 'name' (its dir's last name only)."""
         for path in (recorded, local):
             found = self.by_dir.get(posixpath.normpath(path))
             if found:
-                return found, False
+                return found, "dir"
+        if batch_key is not None:
+            ran = {self.by_dir.get(posixpath.normpath(d)) or self.by_name.get(posixpath.basename(posixpath.normpath(d)))
+                   for d in self.siblings.get(batch_key, ()) if d != recorded} - {None}
+            if len(ran) == 1:
+                return ran.pop(), "batch"
         found = self.by_name.get(posixpath.basename(posixpath.normpath(recorded)))
-        return found, found is not None
+        return found, "name"
 
 
-def _batch_index(batch_dirs: Iterable[str | os.PathLike[str]], path_map: PathMap) -> _Batches:
-    """The batch dirs found in or at *batch_dirs*, indexed by the subjob dirs their commands run."""
-    index: dict[str, str] = {}
-    for root in batch_dirs:
-        local = path_map(os.fspath(root)) or os.fspath(root)
-        candidates = [local]
+def _commands_of(batch_dir: str) -> list[str]:
+    """The subjob dirs a batch dir's ``subjob_commands*`` files run (``pushd DIR``), in order."""
+    try:
+        with os.scandir(batch_dir) as it:
+            names = sorted(e.name for e in it if e.name.startswith("subjob_commands") and e.is_file())
+    except OSError:
+        return []
+    subs = []
+    for name in names:
         try:
-            with os.scandir(local) as it:
-                candidates += [e.path for e in it if e.is_dir(follow_symlinks=False)]
+            with open(os.path.join(batch_dir, name), "rb") as fh:
+                text = fh.read(_COMMANDS_MAX).decode("utf-8", errors="replace")
         except OSError:
             continue
-        for cand in candidates:
-            try:
-                with os.scandir(cand) as it:
-                    commands = [e.name for e in it if e.name.startswith("subjob_commands") and e.is_file()]
-            except OSError:
-                continue
-            for name in commands:
+        subs += [posixpath.normpath(next(g for g in m.groups() if g)) for m in _PUSHD.finditer(text)]
+    return subs
+
+
+def _index(candidates: Iterable[str]) -> dict[str, str]:
+    index: dict[str, str] = {}
+    for cand in candidates:
+        for sub in _commands_of(cand):
+            index.setdefault(sub, cand)
+    return index
+
+
+def _batch_index(batch_dirs: Iterable[str | os.PathLike[str]], path_map: PathMap) -> dict[str, str]:
+    """The batch dirs in or at *batch_dirs*, indexed by the subjob dirs their commands run."""
+    candidates = []
+    for root in batch_dirs:
+        local = path_map(os.fspath(root)) or os.fspath(root)
+        candidates.append(local)
+        try:
+            with os.scandir(local) as it:
+                candidates += sorted(e.path for e in it if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
+    return _index(candidates)
+
+
+def _search_roots(db: JobDatabase | None, jobs: Iterable[_Job], path_map: PathMap) -> list[str]:
+    """Where to look for batch dirs that nobody named: beside the database, and above the batched jobs.
+
+    jobman makes a batch's dir with ``mkdtemp(dir=scratch_dir, prefix='batch.')``, and a jobman
+    config usually keeps its ``scratch_dir`` in the project, beside the database and the job dirs.
+    So the roots are the database file's dir and each batched job dir's grandparent (the project,
+    when job dirs sit in a ``jobs/`` dir), when that is at least two components deep.
+    """
+    roots: list[str] = []
+    path = getattr(db, "path", None) if db is not None else None
+    if isinstance(path, (str, os.PathLike)) and os.path.isfile(path):
+        roots.append(os.path.dirname(os.path.abspath(path)))
+    for job in jobs:
+        local = path_map(job.dir) if job.dir else None
+        if local:
+            up = posixpath.dirname(posixpath.dirname(posixpath.normpath(local)))
+            if up.count("/") >= 2 and up not in roots:
+                roots.append(up)
+    return roots[:_SEARCH_ROOTS]
+
+
+def _search(roots: Sequence[str], skip: set[str]) -> list[str]:
+    """Dirs named ``batch.*`` among the children and grandchildren of *roots* (not below job dirs)."""
+    found: list[str] = []
+    seen: set[str] = set()
+    for root in roots:
+        level = [root]
+        for depth in range(2):
+            below = []
+            for d in level:
+                if d in seen:
+                    continue
+                seen.add(d)
                 try:
-                    with open(os.path.join(cand, name), "rb") as fh:
-                        text = fh.read(_COMMANDS_MAX).decode("utf-8", errors="replace")
+                    with os.scandir(d) as it:
+                        for e in it:
+                            if not e.is_dir(follow_symlinks=False):
+                                continue
+                            if e.name.startswith(_BATCH_PREFIX):
+                                found.append(e.path)
+                            elif depth == 0 and e.path not in skip:
+                                below.append(e.path)
                 except OSError:
                     continue
-                for m in _PUSHD.finditer(text):
-                    sub = next(g for g in m.groups() if g)
-                    index.setdefault(posixpath.normpath(sub), cand)
-    return _Batches(index)
+            level = sorted(below)[:_SEARCH_FANOUT]
+    return sorted(set(found))
+
+
+def _looked_in(roots: Sequence[str]) -> str:
+    return ", ".join(roots[:3]) + (f" and {len(roots) - 3} more" if len(roots) > 3 else "")
+
+
+def _siblings(db: JobDatabase | None, jobs: Sequence[_Job], keys: Mapping[Any, str]) -> dict[str, list[str]]:
+    """Recorded dirs of every subjob of the batches that *jobs* belong to (from the database when given)."""
+    wanted = {j.batch_key for j in jobs if j.batch_key}
+    out: dict[str, list[str]] = {}
+    if db is not None and wanted:
+        subs = [k for k, b in keys.items() if b in wanted]
+        for start in range(0, len(subs), 500):
+            chunk = subs[start:start + 500]
+            for job in _jobs_from_records(db.jobman.query_jobs({"filters": [{"field": "key", "op": "IN",
+                                                                             "arg": chunk}]})):
+                if job.dir and keys.get(job.key):
+                    out.setdefault(keys[job.key], []).append(job.dir)
+    else:
+        for job in jobs:
+            if job.batch_key and job.dir:
+                out.setdefault(job.batch_key, []).append(job.dir)
+    return out
 
 
 def _batch_keys(db: JobDatabase) -> dict[Any, str]:
@@ -609,7 +735,11 @@ def read_job_dirs(jobs: Any, *, path_map: PathMapLike = None, db: JobDatabase | 
     batch_dirs : list of paths, optional
         Directories holding batch dirs (e.g. the batching engine's scratch
         dir), or batch dirs themselves: a batched job's logs are read from the
-        batch dir whose ``subjob_commands`` runs the job's dir.
+        batch dir whose ``subjob_commands`` runs the job's dir. By default
+        (None), ``batch.*`` dirs are looked for among the children and
+        grandchildren of the database file's dir and of each batched job dir's
+        grandparent, and only when some batched job has no logs of its own;
+        ``[]`` looks nowhere.
     tail_bytes : int
         How much of the end of each log to read, at most 64 KiB (a partial
         first line is dropped).
@@ -650,11 +780,10 @@ def read_job_dirs(jobs: Any, *, path_map: PathMapLike = None, db: JobDatabase | 
     if isinstance(batch_dirs, (str, bytes, os.PathLike)):
         batch_dirs = [batch_dirs]  # type: ignore[list-item]
     job_list = _jobs_of(jobs)
-    if db is not None:
-        keys = _batch_keys(db)
-        for job in job_list:
-            job.batch_key = keys.get(job.key)
-    reader = _Reader(pm, tail_bytes, causes, _batch_index(batch_dirs or (), pm))
+    keys = _batch_keys(db) if db is not None else {}
+    for job in job_list:
+        job.batch_key = keys.get(job.key)
+    reader = _Reader(pm, tail_bytes, causes)
     workers = 16 if max_workers is None else max_workers
     if workers == 1 or len(job_list) <= _CHUNK:
         rows = reader.read_all(job_list)
@@ -662,4 +791,18 @@ def read_job_dirs(jobs: Any, *, path_map: PathMapLike = None, db: JobDatabase | 
         chunks = [job_list[i:i + _CHUNK] for i in range(0, len(job_list), _CHUNK)]
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="jobman-nb-jobdirs") as pool:
             rows = [row for part in pool.map(reader.read_all, chunks) for row in part]
+    if reader.pending:  # batched jobs without logs of their own: find their batches' dirs, once
+        pending = set(reader.pending)
+        todo = [i for i, job in enumerate(job_list) if id(job) in pending]
+        waiting = [job_list[i] for i in todo]
+        if batch_dirs is None:
+            roots = _search_roots(db, waiting, pm)
+            skip = {local for local in (pm(j.dir) for j in job_list if j.dir) if local}
+            reader.batches = _Batches(_index(_search(roots, skip)), where=_looked_in(roots), searched=True,
+                                      siblings=_siblings(db, waiting, keys))
+        else:
+            reader.batches = _Batches(_batch_index(batch_dirs, pm), where="batch_dirs" if batch_dirs else "",
+                                      siblings=_siblings(db, waiting, keys))
+        for i in todo:
+            rows[i] = reader.read(job_list[i])
     return _frame(rows)

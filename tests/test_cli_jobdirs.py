@@ -100,3 +100,10 @@ def test_show_of_a_purged_job(cmd, campaign):
 def test_errors_are_one_plain_line(campaign, args, message):
     done = run(*[a.format(db=campaign["db"]) for a in args])
     assert done.returncode in (1, 2) and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_failures_finds_the_batched_cause_without_batch_dirs(campaign):
+    ((old, new),) = campaign["path_map"].items()
+    done = run("failures", campaign["db"], "--path-map", f"{old}={new}")
+    assert done.returncode == 0, done.stderr
+    assert "Disk quota exceeded" in done.stdout and "19 FAILED jobs, 19 with a cause" in done.stderr

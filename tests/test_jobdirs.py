@@ -118,14 +118,72 @@ def test_batched_jobs_read_their_batchs_logs(solvation, campaign):
     assert len(quota) == 1 and "Disk quota exceeded" in quota["cause"].iloc[0]
 
 
-def test_without_batch_dirs_the_frame_says_the_logs_are_the_batchs(campaign):
+def _batched(db):
+    return db.jobman.query_jobs_df({"filters": [{"field": "job_spec.batchable", "op": "=", "arg": True}]})
+
+
+def test_without_batch_dirs_the_batches_are_found_from_the_database_and_its_project(solvation, campaign):
+    """No batch_dirs: the lineage names each subjob's batch, and the batch dirs are looked for where a
+    jobman project keeps its scratch dir (beside the database, above the job dirs)."""
+    _, given = solvation
     with jobman_nb.open_db(campaign["db"], path_map=campaign["path_map"]) as db:
-        jobs = db.jobman.query_jobs_df({"filters": [{"field": "job_spec.batchable", "op": "=", "arg": True}]})
+        jobs = db.jobman.query_jobs_df()
         dirs = read_job_dirs(jobs, db=db)
+    batched = dirs["logs_from"] == "batch"
+    assert batched.sum() == 10 and dirs.loc[batched, "note"].str.contains("found by looking in or below").all()
+    same = [c for c in dirs.columns if c != "note"]
+    pd.testing.assert_frame_equal(dirs[same], given[same])  # the same logs and causes as with batch_dirs
+    assert dirs.loc[~batched, "note"].equals(given.loc[~batched, "note"])
+
+
+def test_with_no_batch_dirs_to_look_in_the_frame_says_the_logs_are_the_batchs(campaign):
+    with jobman_nb.open_db(campaign["db"], path_map=campaign["path_map"]) as db:
+        dirs = read_job_dirs(_batched(db), db=db, batch_dirs=[])
     assert len(dirs) == 10
     assert (dirs["logs_from"] == "batch").all() and dirs["log_dir"].isna().all()
-    assert dirs["note"].str.contains("batch_dirs").all()
+    assert dirs["note"].str.contains("its logs are its batch's").all() and dirs["note"].str.contains("batch_dirs").all()
     assert dirs["checkpoint"].notna().all()  # the subjob's own checkpoint is still read
+
+
+@pytest.fixture
+def moved_campaign(campaign, tmp_path):
+    """A copy of the run whose batches' scratch dir moved away, and whose job_032 (batched) moved too."""
+    import shutil
+    import sqlite3
+
+    root = tmp_path / "solvation"
+    shutil.copytree(campaign["root"], root, symlinks=True)
+    (root / "scratch").rename(tmp_path / "elsewhere")
+    (root / "jobs" / "job_032").rename(root / "jobs" / "job_032_moved")
+    recorded = next(iter(campaign["path_map"]))
+    with sqlite3.connect(root / "jobman.sqlite") as con:  # the copy's database: the job's new dir
+        con.execute("UPDATE jobman_job SET job_spec = replace(job_spec, ?, ?)",
+                    (f"{recorded}/jobs/job_032\"", f"{recorded}/jobs/job_032_moved\""))
+    con.close()
+    return {"root": root, "db": root / "jobman.sqlite", "path_map": {recorded: str(root)},
+            "elsewhere": tmp_path / "elsewhere"}
+
+
+def test_when_no_batch_dir_is_found_the_note_says_where_it_would_be(moved_campaign):
+    m = moved_campaign
+    with jobman_nb.open_db(m["db"], path_map=m["path_map"]) as db:
+        dirs = read_job_dirs(_batched(db), db=db)
+        keys = dict(zip(db.lineage()["key"], db.lineage()["worker.batch_key"], strict=True))
+    assert (dirs["logs_from"] == "batch").all() and dirs["log_dir"].isna().all() and dirs["cause"].isna().all()
+    for row in dirs.itertuples():
+        assert f"(batch {keys[row.key]})" in row.note and "'batch.*' dir under its engine's scratch_dir" in row.note
+        assert str(m["root"]) in row.note and "pass batch_dirs=" in row.note
+
+
+def test_a_moved_subjob_is_found_through_its_batchs_other_subjobs(moved_campaign):
+    m = moved_campaign
+    with jobman_nb.open_db(m["db"], path_map=m["path_map"]) as db:
+        dirs = read_job_dirs(_batched(db), db=db, batch_dirs=[m["elsewhere"]])
+        labels = db.jobman.query_jobs_df({"filters": [{"field": "job_spec.batchable", "op": "=", "arg": True}]})
+    moved = dirs[labels["job_spec.label"].to_numpy() == "job_032"].iloc[0]
+    assert moved["log_dir"].startswith(str(m["elsewhere"])) and "Disk quota exceeded" in moved["cause"]
+    assert "found by its other subjobs" in moved["note"]
+    assert dirs["log_dir"].notna().all()
 
 
 def test_without_the_path_map_nothing_resolves(campaign):

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 PATH_MAP_HELP = ("Where recorded job dirs live here: OLD=NEW, e.g. /scratch/alice=/mnt/cluster/alice "
                  "(longest prefix first; repeat for several).")
 BATCH_DIRS_HELP = ("A directory holding batch dirs (a batching engine's scratch dir): batched jobs' logs are "
-                   "their batch's. Repeatable.")
+                   "their batch's. Repeatable. Default: look beside the database and above the job dirs.")
 
 
 def _open(path: str, path_map: tuple[str, ...]) -> JobDatabase:
@@ -65,7 +65,7 @@ def failures(path: str, path_map: tuple[str, ...], batch_dirs: tuple[str, ...], 
     query = build_query(("status=FAILED", *where))
     with _open(path, path_map) as db:
         jobs = db.jobman.query_jobs_df(query)
-        dirs = read_job_dirs(jobs, db=db, batch_dirs=list(batch_dirs))
+        dirs = read_job_dirs(jobs, db=db, batch_dirs=list(batch_dirs) or None)
     table = recurring_errors(dirs, column="cause", examples=examples).rename(columns={"error": "cause"})
     table = table[["count", "share", "cause", "example_keys"]]
     n, explained, missing = len(dirs), int(dirs["cause"].notna().sum()), int((~dirs["exists"]).sum())
@@ -133,7 +133,7 @@ def show(path: str, key: str, path_map: tuple[str, ...], batch_dirs: tuple[str, 
     with _open(path, path_map) as db:
         job = _find_job(db, key)
         lin = _lineage_row(db, job["key"])
-        d = read_job_dirs([job], db=db, batch_dirs=list(batch_dirs)).iloc[0]
+        d = read_job_dirs([job], db=db, batch_dirs=list(batch_dirs) or None).iloc[0]
 
     def value(v: Any) -> str:
         return "" if v is None or v is pd.NA or (isinstance(v, float) and v != v) else str(v)
