@@ -52,10 +52,12 @@ instead, giving the same frame.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -135,12 +137,16 @@ def _kind_of(name: str, kinds: Mapping[str, str]) -> str:
                      f"JSON fields ({', '.join(n for n, k in kinds.items() if k == 'JSON') or 'none'})")
 
 
-# -- Series from Python values ------------------------------------------------------------
+# -- pieces: one column of one chunk -------------------------------------------------------
+#: One column of one chunk while rows are read: arrow values, turned into a Series once, when
+#: the chunks are stacked (:func:`_stack`), or a Series already where Python values were needed.
+Piece = pa.Array | pa.ChunkedArray | pd.Series
+_KIND_ARROW = {"TEXT": pa.string(), "STATUS": pa.string(), "INTEGER": pa.int64()}
+
+
 def _object_series(values: Sequence[Any]) -> pd.Series:
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values):  # element by element: numpy would broadcast lists into 2-D
-        out[i] = v
-    return pd.Series(out, dtype=object, copy=False)
+    # fromiter keeps each value one element (np.array would broadcast lists into 2-D)
+    return pd.Series(np.fromiter(values, dtype=object, count=len(values)), dtype=object, copy=False)
 
 
 def _infer_series(values: Sequence[Any]) -> pd.Series:
@@ -163,8 +169,8 @@ def _infer_series(values: Sequence[Any]) -> pd.Series:
     return _object_series(values)
 
 
-def _column_series(kind: str, values: Sequence[Any]) -> pd.Series:
-    """A non-JSON column of a declared kind; values that do not fit keep their Python values."""
+def _column_piece(kind: str, values: Sequence[Any]) -> Piece:
+    """A non-JSON column of a declared kind: arrow values of its type, or the Python values if they do not fit."""
     if kind in ("BLOB", "NUMERIC"):
         return _infer_series(values) if kind == "NUMERIC" else _object_series(values)
     try:
@@ -173,18 +179,42 @@ def _column_series(kind: str, values: Sequence[Any]) -> pd.Series:
         return _object_series(values)
     t = arr.type
     if pa.types.is_null(t):
-        arr = arr.cast({"TEXT": pa.string(), "STATUS": pa.string(), "INTEGER": pa.int64()}.get(kind, pa.float64()))
-    elif kind in ("TEXT", "STATUS") and not pa.types.is_string(t):
+        return arr.cast(_KIND_ARROW.get(kind, pa.float64()))
+    if kind in ("TEXT", "STATUS") and not pa.types.is_string(t):
         return _object_series(values)
-    elif kind == "INTEGER" and not pa.types.is_int64(t):
+    if kind == "INTEGER" and not pa.types.is_int64(t):
         return _object_series(values)
-    elif kind in ("FLOAT", "TIME") and not (pa.types.is_int64(t) or pa.types.is_float64(t)):
-        return _object_series(values)
-    if kind == "FLOAT":
-        return pd.Series(arr.cast(pa.float64()).to_numpy(zero_copy_only=False))
-    if kind == "TIME":
-        return epoch_to_utc(arr.cast(pa.float64()).to_numpy(zero_copy_only=False))
+    if kind in ("FLOAT", "TIME"):
+        if not (pa.types.is_int64(t) or pa.types.is_float64(t)):
+            return _object_series(values)
+        return arr.cast(pa.float64())
+    return arr
+
+
+def _arrow_series(arr: pa.Array | pa.ChunkedArray, time: bool = False) -> pd.Series:
+    """The Series of arrow values (epoch seconds if *time*), with the dtype the module docstring promises."""
+    if time:
+        return epoch_to_utc(arr.to_numpy(zero_copy_only=False))
+    if pa.types.is_float64(arr.type):
+        return pd.Series(arr.to_numpy(zero_copy_only=False))
+    if pa.types.is_list(arr.type) or pa.types.is_null(arr.type):
+        return _object_series(arr.to_pylist())
     return pd.Series(arr.to_pandas(types_mapper=_ARROW_PANDAS.get))
+
+
+def _piece_series(piece: Piece, time: bool = False) -> pd.Series:
+    return piece if isinstance(piece, pd.Series) else _arrow_series(piece, time)
+
+
+def _has_values(piece: Piece) -> bool:
+    if isinstance(piece, pd.Series):
+        return bool(piece.notna().any())
+    return piece.null_count < len(piece)
+
+
+def _column_series(kind: str, values: Sequence[Any]) -> pd.Series:
+    """A non-JSON column of a declared kind; values that do not fit keep their Python values."""
+    return _piece_series(_column_piece(kind, values), kind == "TIME")
 
 
 # -- JSON -----------------------------------------------------------------------------------
@@ -257,7 +287,7 @@ def _valid(arr: pa.ChunkedArray) -> bool:
     return True
 
 
-def _arrow_leaf(arr: pa.ChunkedArray) -> pd.Series | None:
+def _leaf_piece(arr: pa.ChunkedArray) -> pa.ChunkedArray | None:
     """A leaf column parsed by pyarrow, or None if json.loads must give its values."""
     numbers = arr
     while pa.types.is_list(numbers.type):
@@ -266,11 +296,7 @@ def _arrow_leaf(arr: pa.ChunkedArray) -> pd.Series | None:
         top = pc.max(pc.abs(numbers)).as_py()
         if top is not None and top >= 2.0**63:
             return None  # maybe an integer beyond 64 bits, which json.loads keeps exact
-    if pa.types.is_float64(arr.type):
-        return pd.Series(arr.to_numpy())
-    if pa.types.is_list(arr.type) or pa.types.is_null(arr.type):
-        return _object_series(arr.to_pylist())
-    return pd.Series(arr.to_pandas(types_mapper=_ARROW_PANDAS.get))
+    return arr
 
 
 def _positions(pos: np.ndarray, n: int) -> pa.Array:
@@ -281,22 +307,26 @@ def _positions(pos: np.ndarray, n: int) -> pa.Array:
 
 
 def _read_json_lines(lines: pa.Array) -> pa.Table | None:
-    """Parse JSON object texts with pyarrow's JSON reader in one pass; None if it refuses them."""
-    joined = pc.binary_join_element_wise(lines, "\n", "").cast(pa.large_string())
-    _, offsets, chars = joined.buffers()
-    bounds = np.frombuffer(offsets, dtype=np.int64)[joined.offset:joined.offset + len(joined) + 1]
-    data = chars[int(bounds[0]):int(bounds[-1])] if len(joined) and chars is not None else pa.py_buffer(b"")
-    multiline = pc.any(pc.match_substring(lines, "\n")).as_py()
+    """Parse JSON object texts (no nulls) with pyarrow's JSON reader in one pass; None if it refuses them.
+
+    The texts are read back to back from the array's own character buffer: JSON needs no
+    separator between objects, and the row count tells if two texts merged or one split.
+    """
+    _, offsets, chars = lines.buffers()
+    width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
+    bounds = np.frombuffer(offsets, dtype=width)[lines.offset:lines.offset + len(lines) + 1]
+    data = chars[int(bounds[0]):int(bounds[-1])] if len(lines) and chars is not None else pa.py_buffer(b"")
+    multiline = bool(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 10))
     try:
         return pa_json.read_json(pa.BufferReader(data),
                                  read_options=pa_json.ReadOptions(block_size=max(len(data), 1) + 1),
-                                 parse_options=pa_json.ParseOptions(newlines_in_values=bool(multiline)))
+                                 parse_options=pa_json.ParseOptions(newlines_in_values=multiline))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
 
 
 def _own_values(text: pa.Array, pos: np.ndarray, n: int, name: str, keys: Sequence[Any],
-                table: str) -> pd.Series | None:
+                table: str) -> Piece | None:
     """The JSON field's own column: its values that are not objects (at *pos*), missing elsewhere.
 
     Parsed by pyarrow (each text wrapped as ``{"v": ...}``) when their types agree and convert
@@ -307,9 +337,9 @@ def _own_values(text: pa.Array, pos: np.ndarray, n: int, name: str, keys: Sequen
     if parsed is not None and parsed.num_rows == len(pos) and parsed.column_names == ["v"]:
         arr = parsed.column("v")
         if not pa.types.is_struct(arr.type) and _faithful(arr.type) and _valid(arr):
-            series = _arrow_leaf(arr if len(pos) == n else arr.take(_positions(pos, n)))
-            if series is not None:
-                return series
+            piece = _leaf_piece(arr if len(pos) == n else arr.take(_positions(pos, n)))
+            if piece is not None:
+                return piece
     own: list[Any] = [None] * n
     for i, v in zip(pos.tolist(), others.to_pylist(), strict=True):
         own[i] = _loads(v, name, keys[i], table)
@@ -318,7 +348,7 @@ def _own_values(text: pa.Array, pos: np.ndarray, n: int, name: str, keys: Sequen
     return _infer_series(own)
 
 
-def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: str) -> list[tuple[Path, pd.Series]]:
+def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: str) -> list[tuple[Path, Piece]]:
     """Expand one chunk of a JSON text column; pyarrow parses the objects in one pass."""
     n = len(values)
     name = ".".join(root)
@@ -327,11 +357,11 @@ def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: 
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # bare numbers written by another tool
         return _flatten([_loads(v, name, keys[i], table) for i, v in enumerate(values)], root)
     # Which rows hold objects and which other values, found column-wise (no loop over the rows).
-    is_obj = pc.fill_null(pc.equal(pc.utf8_slice_codeunits(text, 0, 1), "{"), False)
+    is_obj = pc.fill_null(pc.starts_with(text, "{"), False)
     is_other = pc.fill_null(pc.and_(pc.invert(is_obj), pc.not_equal(text, "null")), False)
     obj_pos = np.flatnonzero(is_obj.to_numpy(zero_copy_only=False))
     other_pos = np.flatnonzero(is_other.to_numpy(zero_copy_only=False))
-    own = _own_values(text, other_pos, n, name, keys, table) if len(other_pos) else _object_series([None] * n)
+    own = _own_values(text, other_pos, n, name, keys, table) if len(other_pos) else pa.nulls(n)
     if own is None:  # JSON text of an object with leading blanks, from another tool
         return _flatten([_loads(v, name, keys[i], table) for i, v in enumerate(values)], root)
     if not len(obj_pos):
@@ -354,20 +384,19 @@ def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: 
             vals[obj_pos[j]] = obj
         return _infer_series(vals)
 
-    out = [(root, own)]
-
-    def walk(path: Path, arr: pa.ChunkedArray) -> None:
+    out: list[tuple[Path, Piece]] = [(root, own)]
+    # Depth first with a stack, not a recursive closure: that would be a reference cycle
+    # holding this chunk's arrow arrays until the next collection.
+    todo = [((*root, f.name), col) for f, col in zip(parsed.schema, parsed.columns, strict=True)][::-1]
+    while todo:
+        path, arr = todo.pop()
         if pa.types.is_struct(arr.type):
-            for f, child in zip(arr.type, arr.flatten(), strict=True):
-                walk((*path, f.name), child)
-            return
-        series = None
+            todo.extend([((*path, f.name), child) for f, child in zip(arr.type, arr.flatten(), strict=True)][::-1])
+            continue
+        piece = None
         if _faithful(arr.type) and _valid(arr):
-            series = _arrow_leaf(arr if take is None else arr.take(take))
-        out.append((path, python_leaf(path) if series is None else series))
-
-    for f, col in zip(parsed.schema, parsed.columns, strict=True):
-        walk((*root, f.name), col)
+            piece = _leaf_piece(arr if take is None else arr.take(take))
+        out.append((path, python_leaf(path) if piece is None else piece))
     return out
 
 
@@ -420,21 +449,6 @@ def _ordered(names: Iterable[str], paths: Paths, path_groups: Iterable[Iterable[
     return order
 
 
-def _assemble(pairs: Iterable[tuple[Path, pd.Series]], start: int) -> tuple[pd.DataFrame, Paths]:
-    columns: dict[str, pd.Series] = {}
-    paths: Paths = {}
-    for path, series in pairs:
-        name = ".".join(path)
-        if _check_clash(paths, name, path):
-            columns[name] = series
-    for name in _object_roots(columns, paths):
-        del columns[name], paths[name]
-    order = _ordered(columns, paths, [paths.values()])
-    frame = pd.DataFrame({n: columns[n] for n in order}, copy=False)
-    frame.index = pd.RangeIndex(start, start + len(frame))
-    return frame, paths
-
-
 def _object_roots(columns: Mapping[str, Any], paths: Paths) -> list[str]:
     """Columns of JSON values that held only objects: all missing, with dotted columns beneath them.
 
@@ -443,7 +457,7 @@ def _object_roots(columns: Mapping[str, Any], paths: Paths) -> list[str]:
     """
     parents = {path[:i] for path in paths.values() for i in range(1, len(path))}
     return [name for name, path in paths.items()
-            if path in parents and name in columns and not columns[name].notna().any()]
+            if path in parents and name in columns and not _has_values(columns[name])]
 
 
 def _describe(path: Path) -> str:
@@ -452,16 +466,24 @@ def _describe(path: Path) -> str:
     return f"key path {list(path[1:])!r} of {path[0]!r}"
 
 
-def _chunk_frame(names: Sequence[str], columns: Sequence[Sequence[Any]], kinds: Mapping[str, str], *,
-                 parsed: bool, expand_json: bool, table: str, start: int = 0) -> tuple[pd.DataFrame, Paths]:
-    """Build one frame from column-wise values (JSON as text, or already *parsed*)."""
+class _Chunk(NamedTuple):
+    """The columns of one chunk of rows, by name, with the JSON path each comes from."""
+
+    rows: int
+    pieces: dict[str, Piece]
+    paths: Paths
+
+
+def _chunk_pieces(names: Sequence[str], columns: Sequence[Sequence[Any]], kinds: Mapping[str, str], *,
+                  parsed: bool, expand_json: bool, table: str, start: int = 0) -> _Chunk:
+    """Convert one chunk of column-wise values (JSON as text, or already *parsed*)."""
     n = len(columns[0]) if columns else 0
     keys = columns[names.index("key")] if "key" in names else range(start, start + n)
-    pairs: list[tuple[Path, pd.Series]] = []
+    pairs: list[tuple[Path, Piece]] = []
     for name, values in zip(names, columns, strict=True):
         kind = _kind_of(name, kinds)
         if kind != "JSON":
-            pairs.append(((name,), _column_series(kind, values)))
+            pairs.append(((name,), _column_piece(kind, values)))
             continue
         root = tuple(name.split("."))
         if not expand_json:
@@ -472,7 +494,69 @@ def _chunk_frame(names: Sequence[str], columns: Sequence[Sequence[Any]], kinds: 
             pairs.extend(_flatten(values, root))
         else:
             pairs.extend(_expand_text(values, root, keys, table))
-    return _assemble(pairs, start)
+    pieces: dict[str, Piece] = {}
+    paths: Paths = {}
+    for path, piece in pairs:
+        name = ".".join(path)
+        if _check_clash(paths, name, path):
+            pieces[name] = piece
+    for name in _object_roots(pieces, paths):
+        del pieces[name], paths[name]
+    return _Chunk(n, pieces, paths)
+
+
+def _stack_column(pieces: Sequence[Piece | None], sizes: Sequence[int], name: str, time: bool) -> pd.Series:
+    """One column from its pieces in each chunk (None: not in that chunk), as if read in one piece."""
+    present = [p for p in pieces if p is not None]
+    if not any(isinstance(p, pd.Series) for p in present):
+        types = {p.type for p in present} - {pa.null()}
+        if len(types) <= 1:  # one arrow type (or nothing but nulls): converted once
+            t = types.pop() if types else pa.null()
+            arrays: list[pa.Array] = []
+            for p, size in zip(pieces, sizes, strict=True):
+                if p is None or p.type != t:
+                    arrays.append(pa.nulls(size, t))
+                else:
+                    arrays.extend(p.chunks if isinstance(p, pa.ChunkedArray) else [p])
+            return _arrow_series(pa.chunked_array(arrays, t), time)
+    # Pieces that differ: each becomes a Series and they stack by the one rule, common_dtype.
+    series = [None if p is None else _piece_series(p, time) for p in pieces]
+    votes = [s.dtype for s in series if s is not None and not (s.dtype == object and s.isna().all())]
+    dtype = common_dtype(votes, name)
+    return pd.concat([_conform_series(s, dtype, size) for s, size in zip(series, sizes, strict=True)],
+                     ignore_index=True)
+
+
+def _stack(chunks: list[_Chunk], kinds: Mapping[str, str], start: int = 0) -> tuple[pd.DataFrame, Paths]:
+    """The frame of the chunks, each column given one dtype and place, converted column by column.
+
+    The chunks' pieces are let go of column by column, so the chunks and the frame never
+    both exist in full, which keeps the peak memory near the frame's own size.
+    """
+    paths: Paths = {}
+    for chunk in chunks:
+        for name, path in chunk.paths.items():
+            _check_clash(paths, name, path)
+    order = _ordered(paths, paths, [chunk.paths.values() for chunk in chunks])
+    sizes = [chunk.rows for chunk in chunks]
+    index = pd.RangeIndex(start, start + sum(sizes))
+    columns: dict[str, pd.Series] = {}
+    for name in order:
+        columns[name] = _stack_column([chunk.pieces.pop(name, None) for chunk in chunks], sizes, name,
+                                      kinds.get(name) == "TIME")
+        columns[name].index = index
+    for name in _object_roots(columns, paths):  # all missing in every chunk, objects in some
+        del columns[name], paths[name]
+    frame = pd.DataFrame(columns, copy=False)
+    frame.index = index
+    return frame, paths
+
+
+def _chunk_frame(names: Sequence[str], columns: Sequence[Sequence[Any]], kinds: Mapping[str, str], *,
+                 parsed: bool, expand_json: bool, table: str, start: int = 0) -> tuple[pd.DataFrame, Paths]:
+    """Build one frame from column-wise values (JSON as text, or already *parsed*)."""
+    chunk = _chunk_pieces(names, columns, kinds, parsed=parsed, expand_json=expand_json, table=table, start=start)
+    return _stack([chunk], kinds, start)
 
 
 def _status_categories(values: Iterable[Any]) -> list[Any]:
@@ -543,22 +627,23 @@ def merge_column_order(order: Sequence[Any], columns: Iterable[Any]) -> list[Any
     return out
 
 
+def _conform_series(col: pd.Series | None, dtype: Any, size: int, index: Any = None) -> pd.Series:
+    """*col* as *dtype*, as stacking gives it (None: *size* missing values)."""
+    if col is None:
+        return pd.Series(pd.array([None] * size, dtype=dtype), index=index)
+    if col.dtype == dtype:
+        return col
+    if isinstance(dtype, pd.CategoricalDtype):
+        return col.astype(object).where(col.notna(), None).astype(dtype)
+    if pd.api.types.is_object_dtype(dtype):
+        return col.astype(object).where(col.notna(), None)
+    return col.astype(dtype)
+
+
 def conform(frame: pd.DataFrame, dtypes: Mapping[Any, Any]) -> pd.DataFrame:
     """Return *frame* with exactly the columns of *dtypes*, in that order (all-missing if absent), with those dtypes."""
-    out = {}
-    for name, dtype in dtypes.items():
-        if name not in frame.columns:
-            out[name] = pd.Series(pd.array([None] * len(frame), dtype=dtype), index=frame.index)
-            continue
-        col = frame[name]
-        if col.dtype == dtype:
-            out[name] = col
-        elif isinstance(dtype, pd.CategoricalDtype):
-            out[name] = col.astype(object).where(col.notna(), None).astype(dtype)
-        elif pd.api.types.is_object_dtype(dtype):
-            out[name] = col.astype(object).where(col.notna(), None)
-        else:
-            out[name] = col.astype(dtype)
+    out = {name: _conform_series(frame[name] if name in frame.columns else None, dtype, len(frame), frame.index)
+           for name, dtype in dtypes.items()}
     return pd.DataFrame(out, index=frame.index, copy=False)
 
 
@@ -583,35 +668,6 @@ def concat_frames(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     votes = dtype_votes(frames)
     target = {name: common_dtype(votes[name], name) for name in order}
     return pd.concat([conform(f, target) for f in frames], ignore_index=True)
-
-
-def _concat(chunks: list[tuple[pd.DataFrame, Paths]]) -> pd.DataFrame:
-    """Concatenate chunk frames, giving each column one dtype and place (as if read in one piece)."""
-    frames = [f for f, _ in chunks]
-    if len(frames) == 1:
-        return frames[0]
-    paths: Paths = {}
-    for _, chunk_paths in chunks:
-        for name, path in chunk_paths.items():
-            _check_clash(paths, name, path)
-    votes = dtype_votes(frames)
-    order = _ordered(paths, paths, [p.values() for _, p in chunks])
-    target = {name: common_dtype(votes.get(name, ()), name) for name in order}
-    if any(list(f.columns) != list(target) or f.dtypes.tolist() != list(target.values()) for f in frames):
-        frames = [conform(f, target) for f in frames]
-    # Column by column, letting go of each column's pieces: the chunks and the result
-    # never both exist in full, which keeps the peak memory near the frame's own size.
-    pieces = [dict(f.items()) for f in frames]
-    index = pd.RangeIndex(frames[0].index[0], frames[-1].index[-1] + 1)
-    del frames
-    chunks.clear()
-    columns = {}
-    for name in target:
-        columns[name] = pd.concat([p.pop(name) for p in pieces], ignore_index=True)
-        columns[name].index = index
-    for name in _object_roots(columns, paths):  # all missing in every chunk, objects in some
-        del columns[name]
-    return pd.DataFrame(columns, copy=False)
 
 
 def to_frame(records: Iterable[Mapping[str, Any]], fields: Any, *, expand_json: bool = True) -> pd.DataFrame:
@@ -658,7 +714,48 @@ def to_frame(records: Iterable[Mapping[str, Any]], fields: Any, *, expand_json: 
 
 
 def _rows_to_columns(rows: list[tuple], width: int) -> list[Sequence[Any]]:
-    return list(zip(*rows, strict=True)) if rows else [() for _ in range(width)]
+    if not rows:
+        return [() for _ in range(width)]
+    # zip makes one tracked iterator per row: without the pause the collector runs full
+    # passes over everything alive while it does (more than half of the transposing)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return list(zip(*rows, strict=True))
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _convert(batches: Iterator[list[tuple]], width: int, convert: Callable[[list[Sequence[Any]], int], _Chunk]
+             ) -> list[_Chunk]:
+    """Convert every batch of rows; while a worker thread converts one, the next is read.
+
+    The conversion is mostly pyarrow (its JSON reader above all), which lets go of the GIL,
+    and reading is mostly SQLite's, so the two overlap. Two batches at most are held.
+    """
+    chunks: list[_Chunk] = []
+    rows = next(batches, None)
+    if rows is None:
+        return [convert(_rows_to_columns([], width), 0)]
+    if len(rows) < READ_CHUNK:  # the only batch: no thread
+        return [convert(_rows_to_columns(rows, width), 0)]
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobman_nb-frames")
+    try:
+        pending: Future[_Chunk] | None = None
+        start = 0
+        while rows is not None:
+            future = pool.submit(convert, _rows_to_columns(rows, width), start)
+            start += len(rows)
+            del rows
+            if pending is not None:
+                chunks.append(pending.result())
+            pending = future
+            rows = next(batches, None)
+        chunks.append(pending.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return chunks
 
 
 def _read(dao: SqliteDAO, ent_type: str | None, query: Any, chunksize: int
@@ -702,17 +799,15 @@ def query_ents_df(dao: SqliteDAO, ent_type: str | None, query: Any = None, *,
     """
     orm, select, batches = _read(dao, ent_type, query, READ_CHUNK)
     kinds = _kinds(orm.columns)
-    frames: list[tuple[pd.DataFrame, Paths]] = []
-    start = 0
+
+    def convert(columns: list[Sequence[Any]], start: int) -> _Chunk:
+        return _chunk_pieces(select.names, columns, kinds, parsed=False, expand_json=expand_json, table=orm.table,
+                             start=start)
+
     with contextlib.closing(batches):
-        for rows in batches:
-            frames.append(_chunk_frame(select.names, _rows_to_columns(rows, len(select.names)), kinds,
-                                       parsed=False, expand_json=expand_json, table=orm.table, start=start))
-            start += len(rows)
-    if not frames:
-        frames = [_chunk_frame(select.names, [() for _ in select.names], kinds, parsed=False,
-                               expand_json=expand_json, table=orm.table)]
-    return _set_status(_concat(frames))
+        chunks = _convert(batches, len(select.names), convert)
+    frame, _ = _stack(chunks, kinds)
+    return _set_status(frame)
 
 
 def interactive() -> bool:
