@@ -466,6 +466,33 @@ _MARKER = ".jobman_nb-demo"  # in a root the demo made: one it may replace
 _STD_NAMES = {"stdout": "stdout", "stderr": "stderr"}
 
 
+#: One file of a job dir: (name, bytes, mtime, mode).
+_File = tuple[str, bytes, float, int]
+_DIR_THREADS = 8  # writer threads: creating files is I/O (and the GIL is released), so they overlap
+_DIR_BATCH = 64  # dirs a thread writes per task; 4 tasks a thread may wait (what bounds the memory, ~25 KB a dir)
+
+
+def _put(path: str, data: bytes, mtime: float, mode: int) -> None:
+    """Create *path* (never replacing a file), write *data*, stamp its mtime: open, write, futimens, close."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.utime(fd, (mtime, mtime))
+    finally:
+        os.close(fd)
+
+
+def _write_dirs(batch: list[tuple[str, list[_File], float]]) -> None:
+    """Write job dirs (in a writer thread): each dir, its files, then the dir's own mtime."""
+    for d, files, mtime in batch:
+        os.mkdir(d)
+        for name, data, t, mode in files:
+            _put(f"{d}/{name}", data, t, mode)
+        os.utime(d, (mtime, mtime))
+
+
 class _DirWriter:
     """Writes each chunk's job directories under *root*, the local stand-in for :data:`_CLUSTER_ROOT`.
 
@@ -478,42 +505,67 @@ class _DirWriter:
     Batched jobs run inside their batch's dir, which holds the logs; their own
     dirs get only the checkpoint. Purged dirs are missing. Files carry the
     times of the history (mtime), so the same seed gives the same dirs.
+
+    The files' contents are made in the calling thread, and written by
+    *threads* writer threads, :data:`_DIR_BATCH` dirs a task, at most
+    four tasks a thread waiting; no fsync (the tree is renamed into
+    place when complete). Call :meth:`finish` to wait for every write, and
+    :meth:`close` in any case.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, threads: int | None = None) -> None:
+        threads = _DIR_THREADS if threads is None else threads
         self.root = root
         self.dirs = 0
         self._made: set[str] = set()
         self._specs: dict[tuple, bytes] = {}
         self._inputs: dict[tuple, tuple[str, bytes, bytes]] = {}
+        self._batch: list[tuple[str, list[_File], float]] = []
+        self._queued: deque[Future[None]] = deque()
+        self._max_queued = 4 * threads
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="jobman_nb-demo-dirs") if threads > 1 else None
         root.mkdir()
-        self._put(str(root / _MARKER), b"job directories of a jobman_nb demo history (jobman_nb.demo.make_history)\n",
-                  START)
+        _put(str(root / _MARKER), b"job directories of a jobman_nb demo history (jobman_nb.demo.make_history)\n",
+             START, 0o644)
 
     def _local(self, cluster_dir: str) -> str:
         return f"{self.root}{cluster_dir[len(_CLUSTER_ROOT):]}"
 
-    def _mkdir(self, path: str) -> None:
+    def _add(self, path: str, files: list[_File], mtime: float) -> None:
+        """Queue the dir *path* with its *files* (its parents are made now, in order)."""
         parent = os.path.dirname(path)
         if parent not in self._made:
             os.makedirs(parent, exist_ok=True)
             self._made.add(parent)
-        os.mkdir(path)
+        self._batch.append((path, files, mtime))
         self.dirs += 1
+        if len(self._batch) >= _DIR_BATCH:
+            self._flush()
 
-    @staticmethod
-    def _put(path: str, data: bytes, mtime: float, mode: int = 0o644) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
-        os.utime(path, (mtime, mtime))
+    def _flush(self) -> None:
+        batch, self._batch = self._batch, []
+        if self._pool is None:
+            _write_dirs(batch)
+            return
+        while len(self._queued) >= self._max_queued:
+            self._queued.popleft().result()
+        self._queued.append(self._pool.submit(_write_dirs, batch))
+
+    def finish(self) -> None:
+        """Write what is queued and wait for every write (raising the first failure)."""
+        self._flush()
+        while self._queued:
+            self._queued.popleft().result()
+
+    def close(self) -> None:
+        """Stop the writer threads (what is not written yet is dropped)."""
+        for future in self._queued:
+            future.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     def chunk(self, h: _History) -> None:
-        """Write the dirs of the chunk's jobs, and of its batches."""
+        """Queue the dirs of the chunk's jobs, and of its batches."""
         rng = np.random.default_rng(h.dir_seed)
         n, now, lo = h.n, h.now, h.lo
         u = rng.random((n, 6)).tolist()
@@ -547,67 +599,61 @@ class _DirWriter:
                 batch_logs.setdefault(b, []).append(_logs.logs(run, batch_end[b] <= now))
             if purged[i]:
                 continue
-            d = self._local(cdir)
-            self._mkdir(d)
             spec_key = (batchable, cpus, mem, wall, calc, custom[i])
             spec = self._specs.get(spec_key)
             if spec is None:
                 spec = self._specs[spec_key] = _query.dumps(
                     {k: v for k, v in _spec(*spec_key).items() if k != "entrypoint"}).encode()
-            self._put(f"{d}/JOBMAN-JOB_SPEC.json", spec, created)
             in_key = (code, method, basis, cpus, mem)
-            files = self._inputs.get(in_key)
-            if files is None:
-                files = self._inputs[in_key] = _logs.inputs(*in_key)
-            self._put(f"{d}/{files[0]}", files[1], created)
-            self._put(f"{d}/entrypoint.sh", files[2], created, 0o755)
+            inputs = self._inputs.get(in_key)
+            if inputs is None:
+                inputs = self._inputs[in_key] = _logs.inputs(*in_key)
+            files: list[_File] = [("JOBMAN-JOB_SPEC.json", spec, created, 0o644),
+                                  (inputs[0], inputs[1], created, 0o644), ("entrypoint.sh", inputs[2], created, 0o755)]
             last = created
             if b >= 0:
                 if started[i] and batch_end[b] <= now:
                     last = batch_end[b]
-                    self._checkpoint(d, run, last)
+                    self._checkpoint(files, run, last)
             elif started[i]:
-                self._put(f"{d}/JOBMAN.ENTRYPOINT.sh", _logs.jobman_entrypoint(cdir), t_start, 0o755)
+                files.append(("JOBMAN.ENTRYPOINT.sh", _logs.jobman_entrypoint(cdir), t_start, 0o755))
                 out, err = _logs.logs(run, ended[i])
                 last = t_end if ended[i] else now
                 names = _LOG_NAMES if custom[i] else _STD_NAMES
-                self._put(f"{d}/{names['stdout']}", out, last)
-                self._put(f"{d}/{names['stderr']}", err, last)
+                files.append((names["stdout"], out, last, 0o644))
+                files.append((names["stderr"], err, last, 0o644))
                 if ended[i]:
-                    self._checkpoint(d, run, last)
-            os.utime(d, (last, last))
-        self._batches(h, batch_logs, nodes)
+                    self._checkpoint(files, run, last)
+            self._add(self._local(cdir), files, last)
+        self._batches(h, batch_logs)
 
-    def _checkpoint(self, d: str, run: _logs.Run, t: float) -> None:
+    @staticmethod
+    def _checkpoint(files: list[_File], run: _logs.Run, t: float) -> None:
         if run.outcome == _OK:
-            self._put(f"{d}/results.json", _logs.results(run), t)
-            self._put(f"{d}/JOBMAN-COMPLETED", b"", t)
+            files.append(("results.json", _logs.results(run), t, 0o644))
+            files.append(("JOBMAN-COMPLETED", b"", t, 0o644))
         elif run.outcome not in (_WALL, _NODE):  # Slurm killed the wrapper too: no checkpoint
-            self._put(f"{d}/JOBMAN-FAILED", b"", t)
+            files.append(("JOBMAN-FAILED", b"", t, 0o644))
 
-    def _batches(self, h: _History, logs: dict[int, list[tuple[bytes, bytes]]], nodes: np.ndarray) -> None:
+    def _batches(self, h: _History, logs: dict[int, list[tuple[bytes, bytes]]]) -> None:
         now, dirs = h.now, h.dirs()
         for b, (key, members) in enumerate(zip(h.batch_keys, h.batch_members, strict=True)):
             start, end = float(h.batch_start[b]), float(h.batch_end[b])
             if start > now:
                 continue
             cdir = f"{_BATCH_ROOT}/batch.{key[:8]}"
-            d = self._local(cdir)
-            self._mkdir(d)
             entry, commands = _logs.batch_scripts(cdir, [dirs[i] for i in members.tolist()])
-            self._put(f"{d}/entrypoint.sh", entry, start, 0o755)
-            self._put(f"{d}/subjob_commands.sh", commands, start)
-            self._put(f"{d}/JOBMAN.ENTRYPOINT.sh", _logs.jobman_entrypoint(cdir), start, 0o755)
             done = end <= now
             last = end if done else now
-            out = b"".join(o for o, _ in logs.get(b, []))
-            err = b"".join(e for _, e in logs.get(b, []))
-            self._put(f"{d}/stdout", out, last)
-            self._put(f"{d}/stderr", err, last)
+            files: list[_File] = [
+                ("entrypoint.sh", entry, start, 0o755), ("subjob_commands.sh", commands, start, 0o644),
+                ("JOBMAN.ENTRYPOINT.sh", _logs.jobman_entrypoint(cdir), start, 0o755),
+                ("stdout", b"".join(o for o, _ in logs.get(b, [])), last, 0o644),
+                ("stderr", b"".join(e for _, e in logs.get(b, [])), last, 0o644)]
             if done:
                 ok = bool((h.outcome[members] == _OK).any())
-                self._put(f"{d}/JOBMAN-COMPLETED" if ok else f"{d}/JOBMAN-FAILED", b"", last)
-            os.utime(d, (last, last))
+                files.append(("JOBMAN-COMPLETED" if ok else "JOBMAN-FAILED", b"", last, 0o644))
+            self._add(self._local(cdir), files, last)
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -754,6 +800,8 @@ def _write(plan: _Plan, path: Path, bar: tqdm, events: bool,
                 del h
                 while len(pending) > 1:  # at most one chunk waits while the next is built
                     bar.update(pending.popleft().result())
+            if dirs is not None:
+                dirs.finish()
             while pending:
                 bar.update(pending.popleft().result())
             pool.submit(writer.kvps, _kvps(plan, tally.last, tally.statuses["CLAIMED"])).result()
@@ -923,7 +971,11 @@ def make_history(path: str | os.PathLike[str], n_jobs: int = 10_000, seed: int =
         with tqdm(total=plan.n + 3, unit="rec", desc=f"writing {path.name}",
                   disable=None if progress is None else not progress, leave=False) as bar:
             dir_writer = None if root is None else _DirWriter(tmp_root)
-            tables, tally = _write(plan, tmp, bar, events, dir_writer)
+            try:
+                tables, tally = _write(plan, tmp, bar, events, dir_writer)
+            finally:
+                if dir_writer is not None:
+                    dir_writer.close()
         if events:
             _enable_history(tmp)
         _remove(path)

@@ -235,10 +235,11 @@ CAUSES = {
 
 
 def _tree(root):
-    """Every file under *root*: relative path → (bytes, mtime)."""
+    """Every file under *root*: relative path → (bytes, mtime, mode); and every job dir's mtime and mode."""
     root = Path(root)
-    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None, p.stat().st_mtime_ns,
+                                       p.stat().st_mode)
+            for p in sorted(root.rglob("*")) if p.is_file() or p.name.startswith(("job_", "batch."))}
 
 
 def _local(summary, cluster_dir):
@@ -432,3 +433,20 @@ def test_demo_command_job_dirs_flags(tmp_path):
     assert result.exit_code == 0 and (tmp_path / "zd").is_dir()
     result = runner.invoke(main, ["demo", str(tmp_path / "w.sqlite"), "--no-job-dirs", "--job-dirs", "q"])
     assert result.exit_code == 2 and "exclude each other" in result.output
+
+
+def test_the_writer_threads_write_what_one_thread_writes(tmp_path, monkeypatch):
+    """The dirs are written by a pool of threads, a few dirs a task: the same tree as one thread, in order."""
+    import jobman_nb.demo as demo
+
+    pooled = make_history(tmp_path / "pooled.sqlite", n_jobs=600, seed=5)
+    monkeypatch.setattr(demo, "_DIR_THREADS", 3)
+    monkeypatch.setattr(demo, "_DIR_BATCH", 2)  # many small tasks, and a short queue to wait on
+    small = make_history(tmp_path / "small.sqlite", n_jobs=600, seed=5)
+    monkeypatch.setattr(demo, "_DIR_THREADS", 1)
+    serial = make_history(tmp_path / "serial.sqlite", n_jobs=600, seed=5)
+    assert pooled["dirs"] == small["dirs"] == serial["dirs"] > 500
+    tree = _tree(serial["job_dirs"])
+    assert len(tree) > 3_000
+    assert _tree(pooled["job_dirs"]) == tree
+    assert _tree(small["job_dirs"]) == tree
