@@ -10,6 +10,13 @@ Sides are interleaved; medians of ``--repeat`` runs. Run from the repository roo
 
     python bench/bench_widgets.py                          # 1,000,000 jobs in a temp dir
     python bench/bench_widgets.py --db /tmp/demo1m.sqlite  # an existing demo file
+    python bench/bench_widgets.py --in-values 100000       # a form holding a 100,000-value IN list
+
+``--in-values N`` times the form itself rather than SQLite: opening a builder on a query
+whose filter is ``key IN [N values]``, assigning that query again, and changing the limit
+(which collects the form), each as a ratio to the bare ``dao.compile_query`` of the same
+query (validating and compiling N values is work the form cannot skip). The table has 100
+jobs: only the form's cost grows with N.
 """
 
 from __future__ import annotations
@@ -70,12 +77,55 @@ def _click(qb: QueryBuilder, query: dict) -> tuple[float, float]:
     return rows, time.perf_counter() - start
 
 
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _in_values(n: int, repeat: int) -> None:
+    """The form holding an IN list of *n* values, as ratios to the bare compile of the same query."""
+    query = {"filters": [{"field": "key", "op": "IN", "arg": [f"job-{i:07d}" for i in range(n)]}], "limit": 100}
+    with JobmanSqliteDAO(db_uri=":memory:") as dao:
+        dao.save_jobs([{"key": f"job-{i:07d}", "status": "PENDING"} for i in range(100)])
+        qb = QueryBuilder(dao)
+
+        def build() -> None:
+            QueryBuilder(dao, query=query).close()
+
+        def change_limit() -> None:
+            qb._limit.value = 50 if qb._limit.value != 50 else 100  # what typing a new limit does
+
+        def assign() -> None:
+            qb.query = query
+
+        steps = [("open a builder on the query", build), ("assign the query again", assign),
+                 ("change the limit (collects the form)", change_limit), ("Run (rows shown)", qb.run)]
+        qb.query = query
+        print(f"a QueryBuilder holding key IN [{n:,} values]; median of {repeat}, sides interleaved\n")
+        print("| step | / bare compile_query | step (median s) | bare compile_query (median s) |")
+        print("|---|---|---|---|")
+        for name, step in steps:
+            bare, took = [], []
+            for _ in range(repeat):
+                bare.append(_timed(lambda: dao.compile_query("job", query)))
+                took.append(_timed(step))
+            b, t = statistics.median(bare), statistics.median(took)
+            print(f"| {name} | {t / b:.1f}× | {t:.2f} | {b:.2f} |", flush=True)
+        qb.close()
+
+
 @click.command()
 @click.option("--db", type=click.Path(dir_okay=False), help="An existing demo file (else one is made).")
 @click.option("--jobs", default=1_000_000, show_default=True, help="Jobs of the demo made without --db.")
 @click.option("--repeat", default=3, show_default=True, help="Runs per side (the median is shown).")
-def main(db: str | None, jobs: int, repeat: int) -> None:
+@click.option("--in-values", type=int, default=None,
+              help="Instead: time a form holding an IN list of this many values (see the module docstring).")
+def main(db: str | None, jobs: int, repeat: int, in_values: int | None) -> None:
     """Time the builder's clicks against the bare SQL of the same page."""
+    if in_values is not None:
+        _in_values(in_values, repeat)
+        return
     tmp = None
     if db is None:
         tmp = tempfile.TemporaryDirectory()

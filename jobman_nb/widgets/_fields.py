@@ -191,11 +191,13 @@ def split_list(text: str) -> list[str]:
     return [i for i in items if i]
 
 
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
 def join_list(items: list[str]) -> str:
-    """The inverse of :func:`split_list`."""
-    out = []
-    for item in items:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="").writerow([item])
-        out.append(buf.getvalue())
-    return ", ".join(out)
+    """The inverse of :func:`split_list`: items joined by ", ", CSV-quoted where they hold a comma, quote or newline.
+
+    One pass and one join, linear in the total length (a form may hold 100,000 values).
+    """
+    return ", ".join(f'"{item.replace(chr(34), chr(34) * 2)}"' if _NEEDS_QUOTES.search(item) else item
+                     for item in items)

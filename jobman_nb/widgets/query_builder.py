@@ -9,6 +9,7 @@ here the :attr:`QueryBuilder.query` trait. Setting that trait fills the form
 from __future__ import annotations
 
 import html
+import itertools
 import pprint
 import sqlite3
 from collections.abc import Callable, Mapping
@@ -36,6 +37,12 @@ _DIRECTIONS = ("ASC", "DESC")
 _NO_ORDER = "(none)"
 _CODE_STYLE = ("margin: 0; padding: 6px 8px; background: #f7f7f7; font: 12px/1.4 monospace; "
                "white-space: pre; user-select: text")
+#: The query preview shows at most this many items of each list (and keys of each dict) ...
+PREVIEW_ITEMS = 20
+#: ... the first this many characters of each string ...
+PREVIEW_STRING = 200
+#: ... and at most this many characters in all, whatever the query's size (``query`` holds all of it).
+PREVIEW_CHARS = 4_000
 
 
 def _box(children: list[widgets.Widget], css: str, **layout: Any) -> widgets.HBox:
@@ -647,11 +654,15 @@ class QueryBuilder(widgets.VBox):
 
     @staticmethod
     def _code_html(query: Query) -> str:
-        code = "query = " + pprint.pformat(query, sort_dicts=False, width=100)
-        return (f"<details open><summary style='color:#555'>query dict (copy into code, or use "
-                f"<code>builder.query</code>)</summary><pre class='jobman-qb-code-text' style='{_CODE_STYLE}'>"
-                f"{html.escape(code)}"
-                f"</pre></details>")
+        cuts: list[_Elided] = []
+        code = "query = " + pprint.pformat(_shortened(query, cuts), sort_dicts=False, width=100)
+        long = len(code) > PREVIEW_CHARS
+        if long:
+            code = code[:PREVIEW_CHARS] + f"\n…(cut at {PREVIEW_CHARS:,} characters)"
+        how = ("shortened: <code>builder.query</code> holds all of it" if cuts or long
+               else "copy into code, or use <code>builder.query</code>")
+        return (f"<details open><summary style='color:#555'>query dict ({how})</summary>"
+                f"<pre class='jobman-qb-code-text' style='{_CODE_STYLE}'>{html.escape(code)}</pre></details>")
 
     # -- handlers -------------------------------------------------------------------------
     def _reset_offset(self) -> None:
@@ -719,6 +730,39 @@ class QueryBuilder(widgets.VBox):
     def _on_next_click(self, button: widgets.Button) -> None:
         self._offset.value = self._offset.value + max(self._limit.value, 1)
         self.run()
+
+
+class _Elided:
+    """Stands in the preview for what was left out; its repr says how much (and is not valid Python)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _shortened(value: Any, cuts: list[_Elided]) -> Any:
+    """*value* with long lists, dicts and strings cut for the preview (each cut appended to *cuts*).
+
+    Its cost grows with what is shown, not with the size of *value*.
+    """
+    if isinstance(value, str) and len(value) > PREVIEW_STRING:
+        cuts.append(_Elided(f"{value[:PREVIEW_STRING]!r}…({len(value):,} characters)"))
+        return cuts[-1]
+    if isinstance(value, Mapping):
+        short: Any = {k: _shortened(v, cuts) for k, v in itertools.islice(value.items(), PREVIEW_ITEMS)}
+        if len(value) > PREVIEW_ITEMS:
+            cuts.append(_Elided(f"…({len(value) - PREVIEW_ITEMS:,} more keys)"))
+            short["…"] = cuts[-1]
+        return short
+    if isinstance(value, (list, tuple)):
+        short = [_shortened(v, cuts) for v in value[:PREVIEW_ITEMS]]
+        if len(value) > PREVIEW_ITEMS:
+            cuts.append(_Elided(f"…({len(value) - PREVIEW_ITEMS:,} more, {len(value):,} in all)"))
+            short.append(cuts[-1])
+        return short
+    return value
 
 
 def _fits(kind: str, value: Any) -> bool:
