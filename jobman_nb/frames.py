@@ -306,23 +306,46 @@ def _positions(pos: np.ndarray, n: int) -> pa.Array:
     return pa.array(index, mask=index < 0)
 
 
-def _read_json_lines(lines: pa.Array) -> pa.Table | None:
-    """Parse JSON object texts (no nulls) with pyarrow's JSON reader in one pass; None if it refuses them.
+#: ``submit(fn, *args)``: a Future of ``fn(*args)``, run by a worker thread or already done (:func:`_now`).
+Submit = Callable[..., Future]
 
-    The texts are read back to back from the array's own character buffer: JSON needs no
-    separator between objects, and the row count tells if two texts merged or one split.
-    """
+
+def _now(fn: Callable[..., Any], *args: Any) -> Future:
+    """Run *fn* here and now: the *submit* of a read in one piece."""
+    done: Future = Future()
+    done.set_result(fn(*args))
+    return done
+
+
+def _json_buffer(lines: pa.Array) -> tuple[pa.Buffer, bool]:
+    """The JSON texts of *lines* (no nulls) back to back, from the array's own character buffer, and
+    whether one spans lines. JSON needs no separator between objects; a row count tells if two texts
+    merged or one split."""
     _, offsets, chars = lines.buffers()
     width = np.int64 if pa.types.is_large_string(lines.type) else np.int32
     bounds = np.frombuffer(offsets, dtype=width)[lines.offset:lines.offset + len(lines) + 1]
     data = chars[int(bounds[0]):int(bounds[-1])] if len(lines) and chars is not None else pa.py_buffer(b"")
-    multiline = bool(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 10))
+    return data, bool(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == 10))
+
+
+def _parse_json(data: pa.Buffer, multiline: bool) -> pa.Table | None:
+    """Parse a :func:`_json_buffer` with pyarrow's JSON reader; None if it refuses it.
+
+    One block, on purpose: over several blocks (what would let it use threads), pyarrow 26 reads
+    a number as text when an earlier block made the column a string column, where one block refuses
+    the mixed types (and json.loads keeps the number).
+    """
     try:
         return pa_json.read_json(pa.BufferReader(data),
                                  read_options=pa_json.ReadOptions(block_size=max(len(data), 1) + 1),
                                  parse_options=pa_json.ParseOptions(newlines_in_values=multiline))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
+
+
+def _read_json_lines(lines: pa.Array) -> pa.Table | None:
+    """Parse JSON object texts (no nulls) with pyarrow's JSON reader in one pass; None if it refuses them."""
+    return _parse_json(*_json_buffer(lines))
 
 
 def _own_values(text: pa.Array, pos: np.ndarray, n: int, name: str, keys: Sequence[Any],
@@ -348,56 +371,70 @@ def _own_values(text: pa.Array, pos: np.ndarray, n: int, name: str, keys: Sequen
     return _infer_series(own)
 
 
-def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: str) -> list[tuple[Path, Piece]]:
-    """Expand one chunk of a JSON text column; pyarrow parses the objects in one pass."""
+def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: str,
+                 submit: Submit = _now) -> Callable[[], list[tuple[Path, Piece]]]:
+    """Expand one chunk of a JSON text column, in two steps.
+
+    This call finds the rows holding objects and hands their texts to *submit*, to be parsed
+    by pyarrow in one pass; the function it returns waits for that parse and makes the columns.
+    """
     n = len(values)
     name = ".".join(root)
+
+    def python_route() -> list[tuple[Path, Piece]]:
+        return _flatten([_loads(v, name, keys[i], table) for i, v in enumerate(values)], root)
+
     try:
         text = pa.array(values, pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # bare numbers written by another tool
-        return _flatten([_loads(v, name, keys[i], table) for i, v in enumerate(values)], root)
+        return python_route
     # Which rows hold objects and which other values, found column-wise (no loop over the rows).
     is_obj = pc.fill_null(pc.starts_with(text, "{"), False)
     is_other = pc.fill_null(pc.and_(pc.invert(is_obj), pc.not_equal(text, "null")), False)
     obj_pos = np.flatnonzero(is_obj.to_numpy(zero_copy_only=False))
     other_pos = np.flatnonzero(is_other.to_numpy(zero_copy_only=False))
-    own = _own_values(text, other_pos, n, name, keys, table) if len(other_pos) else pa.nulls(n)
-    if own is None:  # JSON text of an object with leading blanks, from another tool
-        return _flatten([_loads(v, name, keys[i], table) for i, v in enumerate(values)], root)
-    if not len(obj_pos):
-        return [(root, own)]
-    objects = text.filter(is_obj)
-    parsed = _read_json_lines(objects)
-    if parsed is None or parsed.num_rows != len(obj_pos):
-        # Types differ between rows (or invalid JSON, which json.loads reports).
-        return _flatten([_loads(v, name, keys[i], table) for i, v in enumerate(values)], root)
-    take = None if len(obj_pos) == n else _positions(obj_pos, n)
-    loaded: list[Any] = []
+    objects = text.filter(is_obj) if len(obj_pos) else None
+    parsing = None if objects is None else submit(_parse_json, *_json_buffer(objects))
 
-    def python_leaf(path: Path) -> pd.Series:
-        if not loaded:
-            loaded.extend(json.loads(t) for t in objects.to_pylist())
-        vals: list[Any] = [None] * n
-        for j, obj in enumerate(loaded):
-            for k in path[len(root):]:
-                obj = obj.get(k) if isinstance(obj, dict) else None
-            vals[obj_pos[j]] = obj
-        return _infer_series(vals)
+    def finish() -> list[tuple[Path, Piece]]:
+        own = _own_values(text, other_pos, n, name, keys, table) if len(other_pos) else pa.nulls(n)
+        if own is None:  # JSON text of an object with leading blanks, from another tool
+            return python_route()
+        if parsing is None:
+            return [(root, own)]
+        parsed = parsing.result()
+        if parsed is None or parsed.num_rows != len(obj_pos):
+            # Types differ between rows (or invalid JSON, which json.loads reports).
+            return python_route()
+        take = None if len(obj_pos) == n else _positions(obj_pos, n)
+        loaded: list[Any] = []
 
-    out: list[tuple[Path, Piece]] = [(root, own)]
-    # Depth first with a stack, not a recursive closure: that would be a reference cycle
-    # holding this chunk's arrow arrays until the next collection.
-    todo = [((*root, f.name), col) for f, col in zip(parsed.schema, parsed.columns, strict=True)][::-1]
-    while todo:
-        path, arr = todo.pop()
-        if pa.types.is_struct(arr.type):
-            todo.extend([((*path, f.name), child) for f, child in zip(arr.type, arr.flatten(), strict=True)][::-1])
-            continue
-        piece = None
-        if _faithful(arr.type) and _valid(arr):
-            piece = _leaf_piece(arr if take is None else arr.take(take))
-        out.append((path, python_leaf(path) if piece is None else piece))
-    return out
+        def python_leaf(path: Path) -> pd.Series:
+            if not loaded:
+                loaded.extend(json.loads(t) for t in objects.to_pylist())
+            vals: list[Any] = [None] * n
+            for j, obj in enumerate(loaded):
+                for k in path[len(root):]:
+                    obj = obj.get(k) if isinstance(obj, dict) else None
+                vals[obj_pos[j]] = obj
+            return _infer_series(vals)
+
+        out: list[tuple[Path, Piece]] = [(root, own)]
+        # Depth first with a stack, not a recursive closure: that would be a reference cycle
+        # holding this chunk's arrow arrays until the next collection.
+        todo = [((*root, f.name), col) for f, col in zip(parsed.schema, parsed.columns, strict=True)][::-1]
+        while todo:
+            path, arr = todo.pop()
+            if pa.types.is_struct(arr.type):
+                todo.extend([((*path, f.name), child) for f, child in zip(arr.type, arr.flatten(), strict=True)][::-1])
+                continue
+            piece = None
+            if _faithful(arr.type) and _valid(arr):
+                piece = _leaf_piece(arr if take is None else arr.take(take))
+            out.append((path, python_leaf(path) if piece is None else piece))
+        return out
+
+    return finish
 
 
 # -- frames ---------------------------------------------------------------------------------
@@ -474,35 +511,45 @@ class _Chunk(NamedTuple):
     paths: Paths
 
 
-def _chunk_pieces(names: Sequence[str], columns: Sequence[Sequence[Any]], kinds: Mapping[str, str], *,
-                  parsed: bool, expand_json: bool, table: str, start: int = 0) -> _Chunk:
-    """Convert one chunk of column-wise values (JSON as text, or already *parsed*)."""
+def _prepare_chunk(names: Sequence[str], columns: Sequence[Sequence[Any]], kinds: Mapping[str, str], *,
+                   parsed: bool, expand_json: bool, table: str, start: int = 0,
+                   submit: Submit = _now) -> Callable[[], _Chunk]:
+    """Convert one chunk of column-wise values (JSON as text, or already *parsed*), in two steps.
+
+    The JSON texts are handed to *submit* to parse; the function returned waits for those
+    parses and gives the chunk.
+    """
     n = len(columns[0]) if columns else 0
     keys = columns[names.index("key")] if "key" in names else range(start, start + n)
-    pairs: list[tuple[Path, Piece]] = []
+    parts: list[list[tuple[Path, Piece]] | Callable[[], list[tuple[Path, Piece]]]] = []
     for name, values in zip(names, columns, strict=True):
         kind = _kind_of(name, kinds)
         if kind != "JSON":
-            pairs.append(((name,), _column_piece(kind, values)))
+            parts.append([((name,), _column_piece(kind, values))])
             continue
         root = tuple(name.split("."))
         if not expand_json:
             if not parsed:
                 values = [_loads(v, name, k, table) for v, k in zip(values, keys, strict=True)]
-            pairs.append((root, _object_series(values)))
+            parts.append([(root, _object_series(values))])
         elif parsed:
-            pairs.extend(_flatten(values, root))
+            parts.append(_flatten(values, root))
         else:
-            pairs.extend(_expand_text(values, root, keys, table))
-    pieces: dict[str, Piece] = {}
-    paths: Paths = {}
-    for path, piece in pairs:
-        name = ".".join(path)
-        if _check_clash(paths, name, path):
-            pieces[name] = piece
-    for name in _object_roots(pieces, paths):
-        del pieces[name], paths[name]
-    return _Chunk(n, pieces, paths)
+            parts.append(_expand_text(values, root, keys, table, submit))
+
+    def finish() -> _Chunk:
+        pieces: dict[str, Piece] = {}
+        paths: Paths = {}
+        for part in parts:
+            for path, piece in (part() if callable(part) else part):
+                name = ".".join(path)
+                if _check_clash(paths, name, path):
+                    pieces[name] = piece
+        for name in _object_roots(pieces, paths):
+            del pieces[name], paths[name]
+        return _Chunk(n, pieces, paths)
+
+    return finish
 
 
 def _stack_column(pieces: Sequence[Piece | None], sizes: Sequence[int], name: str, time: bool) -> pd.Series:
@@ -555,7 +602,7 @@ def _stack(chunks: list[_Chunk], kinds: Mapping[str, str], start: int = 0) -> tu
 def _chunk_frame(names: Sequence[str], columns: Sequence[Sequence[Any]], kinds: Mapping[str, str], *,
                  parsed: bool, expand_json: bool, table: str, start: int = 0) -> tuple[pd.DataFrame, Paths]:
     """Build one frame from column-wise values (JSON as text, or already *parsed*)."""
-    chunk = _chunk_pieces(names, columns, kinds, parsed=parsed, expand_json=expand_json, table=table, start=start)
+    chunk = _prepare_chunk(names, columns, kinds, parsed=parsed, expand_json=expand_json, table=table, start=start)()
     return _stack([chunk], kinds, start)
 
 
@@ -727,32 +774,31 @@ def _rows_to_columns(rows: list[tuple], width: int) -> list[Sequence[Any]]:
             gc.enable()
 
 
-def _convert(batches: Iterator[list[tuple]], width: int, convert: Callable[[list[Sequence[Any]], int], _Chunk]
-             ) -> list[_Chunk]:
-    """Convert every batch of rows; while a worker thread converts one, the next is read.
+def _convert(batches: Iterator[list[tuple]], width: int,
+             prepare: Callable[[list[Sequence[Any]], int, Submit], Callable[[], _Chunk]]) -> list[_Chunk]:
+    """Convert every batch of rows; a worker thread parses one batch's JSON while the next is read.
 
-    The conversion is mostly pyarrow (its JSON reader above all), which lets go of the GIL,
-    and reading is mostly SQLite's, so the two overlap. Two batches at most are held.
+    The worker runs only pyarrow's JSON reader, which lets go of the GIL; the rest (reading,
+    the columns) stays on this thread, so the two never queue for the GIL. At most two batches
+    are held.
     """
-    chunks: list[_Chunk] = []
     rows = next(batches, None)
-    if rows is None:
-        return [convert(_rows_to_columns([], width), 0)]
-    if len(rows) < READ_CHUNK:  # the only batch: no thread
-        return [convert(_rows_to_columns(rows, width), 0)]
+    if rows is None or len(rows) < READ_CHUNK:  # nothing, or the only batch: no thread
+        return [prepare(_rows_to_columns(rows or [], width), 0, _now)()]
+    chunks: list[_Chunk] = []
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobman_nb-frames")
     try:
-        pending: Future[_Chunk] | None = None
+        finish: Callable[[], _Chunk] | None = None
         start = 0
         while rows is not None:
-            future = pool.submit(convert, _rows_to_columns(rows, width), start)
+            following = prepare(_rows_to_columns(rows, width), start, pool.submit)
             start += len(rows)
             del rows
-            if pending is not None:
-                chunks.append(pending.result())
-            pending = future
+            if finish is not None:
+                chunks.append(finish())
+            finish = following
             rows = next(batches, None)
-        chunks.append(pending.result())
+        chunks.append(following())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return chunks
@@ -800,9 +846,9 @@ def query_ents_df(dao: SqliteDAO, ent_type: str | None, query: Any = None, *,
     orm, select, batches = _read(dao, ent_type, query, READ_CHUNK)
     kinds = _kinds(orm.columns)
 
-    def convert(columns: list[Sequence[Any]], start: int) -> _Chunk:
-        return _chunk_pieces(select.names, columns, kinds, parsed=False, expand_json=expand_json, table=orm.table,
-                             start=start)
+    def convert(columns: list[Sequence[Any]], start: int, submit: Submit) -> Callable[[], _Chunk]:
+        return _prepare_chunk(select.names, columns, kinds, parsed=False, expand_json=expand_json, table=orm.table,
+                              start=start, submit=submit)
 
     with contextlib.closing(batches):
         chunks = _convert(batches, len(select.names), convert)
