@@ -17,7 +17,9 @@ repository root::
     python bench/bench_reads.py --jobs 200000 --jobs 1000000 --workdir /tmp/jb --only frames --repeat 5
 
 ``--workdir`` keeps the demo histories (``demo-<N>.sqlite``, made once: 1M jobs take minutes)
-for the next run.
+for the next run. ``--dataset DIR`` runs only the DuckDB/Dask figures on an exported dataset::
+
+    python bench/bench_reads.py --dataset /tmp/demo1m/ds --repeat 5
 """
 
 from __future__ import annotations
@@ -144,14 +146,19 @@ OURS = {
 
 def bench_duckdb(db_path: str, work: Path, repeat: int) -> dict[str, Any]:
     """Each analytics helper on DuckDB and on Dask over hand-written DuckDB SQL, on the exported dataset."""
+    export_parquet(db_path, work / "ds", progress=False)
+    return bench_dataset(work / "ds", repeat)
+
+
+def bench_dataset(ds: Path, repeat: int) -> dict[str, Any]:
+    """The DuckDB and Dask figures on an exported dataset *ds*."""
     import duckdb
 
     out: dict[str, Any] = {}
-    export_parquet(db_path, work / "ds", progress=False)
     con = duckdb.connect()
-    rel = read_duckdb(work / "ds", connection=con)
-    ddf = read_dask(work / "ds")
-    files = str(work / "ds" / "**" / "*.parquet")
+    rel = read_duckdb(ds, connection=con)
+    ddf = read_dask(ds)
+    files = str(ds / "**" / "*.parquet")
     con.execute(f"CREATE VIEW jobs AS SELECT * FROM read_parquet('{files}', hive_partitioning = true)")
     for name, sql in HAND_SQL.items():
         out[f"duckdb {name} / SQL"] = _pair(lambda f=OURS[name]: f(rel), lambda s=sql: con.execute(s).fetchall(),
@@ -170,9 +177,11 @@ def bench_duckdb(db_path: str, work: Path, repeat: int) -> dict[str, Any]:
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
               help="make the demo histories here once (demo-<N>.sqlite) and reuse them")
 @click.option("--only", type=click.Choice(["frames", "duckdb"]), default=None, help="run one section")
+@click.option("--dataset", "datasets", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="an exported Parquet dataset: only the DuckDB/Dask figures, on it (repeatable)")
 @click.option("--repeat", default=3, show_default=True)
 def main(n_jobs: tuple[int, ...], db_paths: tuple[str, ...], workdir: str | None, only: str | None,
-         repeat: int) -> None:
+         datasets: tuple[str, ...], repeat: int) -> None:
     """Print the read ratios as JSON."""
     import duckdb
     import pandas
@@ -182,6 +191,16 @@ def main(n_jobs: tuple[int, ...], db_paths: tuple[str, ...], workdir: str | None
                            "python": platform.python_version(), "sqlite": sqlite3.sqlite_version,
                            "pandas": pandas.__version__, "pyarrow": pyarrow.__version__,
                            "duckdb": duckdb.__version__, "repeat": repeat}
+    if datasets:
+        for ds in datasets:
+            figures = bench_dataset(Path(ds), repeat)
+            con = duckdb.connect()
+            jobs = con.execute("SELECT count(*) FROM read_parquet(?, hive_partitioning = true)",
+                               [str(Path(ds) / "**" / "*.parquet")]).fetchall()[0][0]
+            con.close()
+            out[f"{jobs} jobs"] = {"dataset": ds, **figures}
+        print(json.dumps(out, indent=2))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         if not db_paths:
