@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from jobman_nb import JobmanSqliteDAO
+from jobman_nb import JobmanSqliteDAO, QueryError
 from jobman_nb.widgets import QueryBuilder
 from jobman_nb.widgets import query_builder as qb_module
 from jobman_nb.widgets._fields import join_list, split_list
@@ -25,7 +25,7 @@ BOUND = qb_module.PREVIEW_CHARS + 1_000
 @pytest.fixture
 def dao():
     with JobmanSqliteDAO(db_uri=":memory:") as d:
-        d.save_jobs([{"key": f"k{i}", "status": "PENDING", "job_spec": {"note": "n"}} for i in range(30)])
+        d.save_jobs([{"key": f"k{i}", "status": "PENDING", "job_spec": {"note": "n", "cpus": 2}} for i in range(30)])
         yield d
 
 
@@ -83,6 +83,21 @@ def test_a_shortened_preview_is_not_valid_python(dao):
     try:
         with pytest.raises(SyntaxError):
             exec(_preview(qb), {})
+    finally:
+        qb.close()
+
+
+@pytest.mark.parametrize(("field", "values", "shown"), [
+    ("key", [f"k{i}" for i in range(N)] + [5], "5"),
+    ("job_spec.cpus", [*range(N), True], "True"),
+    ("job_spec.cpus", [*range(N), "8"], "'8'"),
+], ids=["a number among texts", "a bool among numbers", "a text among numbers"])
+def test_a_value_the_form_cannot_show_is_refused_even_last_in_a_long_list(dao, field, values, shown):
+    qb = QueryBuilder(dao)
+    try:
+        with pytest.raises(QueryError, match=f"cannot show {shown} as a value"):
+            qb.query = {"filters": [{"field": field, "op": "IN", "arg": values}]}
+        assert "filters" not in qb.query  # the form keeps its last valid query
     finally:
         qb.close()
 

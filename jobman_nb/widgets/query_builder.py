@@ -63,6 +63,9 @@ class _FilterRow(widgets.HBox):
         self._notify = on_change
         self._remove_row = on_remove
         self._filling = False
+        # the values last parsed from the text box, keyed by (kind, text): a list of 100,000
+        # values is parsed once, not on every click that collects the form
+        self._parsed: tuple[tuple[str, str], list[Any]] | None = None
         self._field = widgets.Dropdown(options=list(fields), layout=widgets.Layout(width="17em"))
         self._op = widgets.Dropdown(layout=widgets.Layout(width="9em"))
         self._text = widgets.Text(continuous_update=False, layout=widgets.Layout(width="16em"))
@@ -144,8 +147,7 @@ class _FilterRow(widgets.HBox):
             if spec.kind == _fields.STATUS:
                 items: list[Any] = list(self._tags.value)
             else:
-                items = [_fields.parse_scalar(spec.kind, t, f"{what}: value {i + 1}")
-                         for i, t in enumerate(_fields.split_list(self._text.value))]
+                items = self._parse_list(spec.kind, what)
             if not items:
                 raise InputError(f"{what}: give at least one value" +
                                  ("" if spec.kind == _fields.STATUS else ", comma-separated"))
@@ -161,6 +163,14 @@ class _FilterRow(widgets.HBox):
         arg = _fields.parse_scalar(spec.kind, self._text.value, f"{what}: value")
         return {"field": spec.name, "op": op, "arg": arg}
 
+    def _parse_list(self, kind: str, what: str) -> list[Any]:
+        key = (kind, self._text.value)
+        if self._parsed is None or self._parsed[0] != key:
+            items = [_fields.parse_scalar(kind, t, f"{what}: value {i + 1}")
+                     for i, t in enumerate(_fields.split_list(key[1]))]
+            self._parsed = (key, items)
+        return list(self._parsed[1])
+
     def fill(self, item: Mapping[str, Any]) -> None:
         """Show the (canonical) filter *item*."""
         self._set_field(item["field"])
@@ -173,6 +183,7 @@ class _FilterRow(widgets.HBox):
                 self._tags.value = list(arg)
             elif arity == -1:
                 self._text.value = _fields.join_list([_fields.format_scalar(spec.kind, v) for v in arg])
+                self._parsed = ((spec.kind, self._text.value), list(arg))
             elif arity == 2:
                 self._text.value = _fields.format_scalar(spec.kind, arg[0])
                 self._high.value = _fields.format_scalar(spec.kind, arg[1])
@@ -440,10 +451,10 @@ class QueryBuilder(widgets.VBox):
         """
         try:
             query = self._collect()
+            self._set_query_quietly(query)  # validates it (compiling a 100,000-value list once per click)
         except (InputError, QueryError) as exc:
             self._say(str(exc))
             return None
-        self._set_query_quietly(query)
         self._counter.cancel()
         if self._result is not None and self._table.columns:
             self._shown_columns = self._table.columns  # keep the user's column choice
@@ -547,10 +558,10 @@ class QueryBuilder(widgets.VBox):
             raise QueryError(f"{where}: the form does not offer {op!r} for {name!r} ({spec.kind}); "
                              f"it offers {', '.join(spec.ops)}")
         values = list(arg) if arity != 1 else [arg]
-        for v in values:
-            if not _fits(spec.kind, v):
-                raise QueryError(f"{where}: the form cannot show {v!r} as a value of the {spec.kind} "
-                                 f"field {name!r}")
+        misfit = _first_misfit(spec.kind, values)
+        if misfit is not _ALL_FIT:
+            raise QueryError(f"{where}: the form cannot show {misfit!r} as a value of the {spec.kind} "
+                             f"field {name!r}")
         if arity == -1 and not values:
             raise QueryError(f"{where}: op {op!r} needs at least one value")
         return {"field": name, "op": op, "arg": list(arg) if arity != 1 else arg}
@@ -572,7 +583,7 @@ class QueryBuilder(widgets.VBox):
         self._say("")
 
     def _collect(self) -> Query:
-        """The form's query dict; InputError/QueryError if some input does not fit."""
+        """The form's query dict; InputError if some input does not fit (assigning it to ``query`` validates it)."""
         query: Query = {}
         filters = [row.filter(f"filter {i + 1}") for i, row in enumerate(self._rows)]
         if filters:
@@ -586,10 +597,10 @@ class QueryBuilder(widgets.VBox):
         query["limit"] = self._limit.value
         if self._offset.value:
             query["offset"] = self._offset.value
-        self.dao.validate_query(self.ent_type, query)
         return query
 
     def _set_query_quietly(self, query: Query) -> None:
+        """Set :attr:`query` without filling the form again; QueryError (from its validator) if invalid."""
         with holding(self):
             self.query = query
 
@@ -598,11 +609,10 @@ class QueryBuilder(widgets.VBox):
         if self._filling:
             return
         try:
-            query = self._collect()
+            self._set_query_quietly(self._collect())
         except (InputError, QueryError) as exc:
             self._say(str(exc))
             return
-        self._set_query_quietly(query)
         self._say("")
         self._show_stale()
 
@@ -765,14 +775,20 @@ def _shortened(value: Any, cuts: list[_Elided]) -> Any:
     return value
 
 
-def _fits(kind: str, value: Any) -> bool:
-    """Whether the form can show *value* in a value input of *kind*."""
-    if value is None:
-        return False
+_ALL_FIT = object()
+
+
+def _first_misfit(kind: str, values: list[Any]) -> Any:
+    """The first of *values* the form cannot show in a value input of *kind*, or ``_ALL_FIT``.
+
+    One generator per kind rather than a call per value: an IN list may hold 100,000.
+    """
     if kind in (_fields.NUMBER, _fields.TIME):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind in (_fields.TEXT, _fields.STATUS):
-        return isinstance(value, str)
-    if kind == _fields.BOOL:
-        return isinstance(value, bool)
-    return isinstance(value, (str, int, float))
+        bad = (v for v in values if isinstance(v, bool) or not isinstance(v, (int, float)))
+    elif kind in (_fields.TEXT, _fields.STATUS):
+        bad = (v for v in values if not isinstance(v, str))
+    elif kind == _fields.BOOL:
+        bad = (v for v in values if not isinstance(v, bool))
+    else:
+        bad = (v for v in values if not isinstance(v, (str, int, float)))
+    return next(bad, _ALL_FIT)
