@@ -760,18 +760,33 @@ def to_frame(records: Iterable[Mapping[str, Any]], fields: Any, *, expand_json: 
     return _set_status(frame)
 
 
-def _rows_to_columns(rows: list[tuple], width: int) -> list[Sequence[Any]]:
-    if not rows:
-        return [() for _ in range(width)]
-    # zip makes one tracked iterator per row: without the pause the collector runs full
-    # passes over everything alive while it does (more than half of the transposing)
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection inside the block (as it was before, if it was off already).
+
+    Reading a batch makes a tracked tuple per row and transposing it a tracked iterator per
+    row, none of them in a cycle; each 700 of them set off a collection, and with the rows
+    alive the collector ends up running full passes over everything in the process.
+    """
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return list(zip(*rows, strict=True))
+        yield
     finally:
         if enabled:
             gc.enable()
+
+
+def _rows_to_columns(rows: list[tuple], width: int) -> list[Sequence[Any]]:
+    if not rows:
+        return [() for _ in range(width)]
+    with _collector_paused():  # more than half of the transposing, at 16k rows
+        return list(zip(*rows, strict=True))
+
+
+def _next_batch(batches: Iterator[list[tuple]]) -> list[tuple] | None:
+    with _collector_paused():
+        return next(batches, None)
 
 
 def _convert(batches: Iterator[list[tuple]], width: int,
@@ -782,7 +797,7 @@ def _convert(batches: Iterator[list[tuple]], width: int,
     the columns) stays on this thread, so the two never queue for the GIL. At most two batches
     are held.
     """
-    rows = next(batches, None)
+    rows = _next_batch(batches)
     if rows is None or len(rows) < READ_CHUNK:  # nothing, or the only batch: no thread
         return [prepare(_rows_to_columns(rows or [], width), 0, _now)()]
     chunks: list[_Chunk] = []
@@ -797,7 +812,7 @@ def _convert(batches: Iterator[list[tuple]], width: int,
             if finish is not None:
                 chunks.append(finish())
             finish = following
-            rows = next(batches, None)
+            rows = _next_batch(batches)
         chunks.append(following())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
