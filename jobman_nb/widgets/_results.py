@@ -30,7 +30,7 @@ _GAP = 2
 _NBSP = "\u00a0"
 _CSS = """<style>
 .jobman-qb-rows select {font: 12px/1.5 monospace !important; white-space: pre}
-.jobman-qb-header button.jobman-qb-sort {font: bold 12px monospace; padding: 0 0 0 1px; margin: 0;
+.jobman-qb-header button.jobman-qb-sort {font: bold 12px monospace; padding: 0; margin: 0; border: 0;
   text-align: left; height: 22px; background: #f3f5f8; border-radius: 0}
 .jobman-qb-header {margin: 0 0 0 5px}
 </style>"""
@@ -175,12 +175,14 @@ class ResultView(widgets.VBox):
         old = list(self._sort_buttons)
         self._sort_buttons = {}
         buttons = []
-        for c in columns:
+        for i, c in enumerate(columns):
             arrow = ""
             if self._order and self._order[0] == c:
                 arrow = " ▲" if self._order[1] == "ASC" else " ▼"
+            # as wide as the column and the gap after it (the last has none), in the rows' font: it lines up
+            width = f"{widths[c] + (_GAP if i < len(columns) - 1 else 0)}ch"
             b = widgets.Button(description=_cut(c, widths[c] - 2) + arrow, tooltip=f"sort by {c}",
-                               layout=widgets.Layout(width=f"{widths[c] + _GAP}ch", min_width=f"{widths[c] + _GAP}ch"))
+                               layout=widgets.Layout(width=width, min_width=width))
             b.add_class("jobman-qb-sort")
             b.on_click(self._on_sort_click)
             self._sort_buttons[b] = c
