@@ -22,6 +22,7 @@ import os
 import re
 import sqlite3
 import warnings
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ from .vocabulary import declared_field_type
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["JobDatabase", "TableSet", "TableKind", "TABLE_KINDS", "kind_of_prefix", "open_db", "ROLES"]
+__all__ = ["JobDatabase", "TableSet", "TableKind", "TABLE_KINDS", "kind_of_prefix", "open_db", "path_map_of", "ROLES"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 # Table prefixes and field names a DAO can use (the ORM's rules); other tables and columns are listed, not read.
@@ -233,6 +234,7 @@ class JobDatabase:
         for ts in table_sets:
             dao = self._make_dao(ts, initialize)
             self.daos[ts.prefix] = dao
+            _PATH_MAPS[dao] = self.path_map
             attribute = kind_of_prefix(ts.prefix)[0].attribute
             if attribute == "jobman":
                 self._jobman = dao  # type: ignore[assignment]
@@ -372,6 +374,30 @@ def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     if read_only:
         return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=30)
     return sqlite3.connect(path, isolation_level=None, timeout=30)
+
+
+#: The path_map of the database each DAO was opened with (see :func:`path_map_of`).
+_PATH_MAPS: weakref.WeakKeyDictionary[SqliteDAO, PathMap] = weakref.WeakKeyDictionary()
+
+
+def path_map_of(dao: SqliteDAO) -> PathMap:
+    """The ``path_map`` that :func:`open_db` was given for the database *dao* belongs to.
+
+    So code handed only a DAO (the widgets) finds the job directories where the
+    database's opener said they live.
+
+    Parameters
+    ----------
+    dao : SqliteDAO
+        Any DAO.
+
+    Returns
+    -------
+    PathMap
+        The database's map; an empty one (paths used as recorded) for a DAO not
+        made by :func:`open_db`.
+    """
+    return _PATH_MAPS.get(dao) or PathMap()
 
 
 def open_db(path: str | os.PathLike[str], read_only: bool = True, *, initialize: bool = False,

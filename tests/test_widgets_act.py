@@ -325,3 +325,40 @@ def test_widget_models_stay_flat(rw):
         QueryBuilder(rw).close()
         StatusBoard(rw).close()
     assert _models() == after_close
+
+
+# -- job directories through a path map --------------------------------------------------------
+def _first_job_view(dao, **kwargs) -> str:
+    qb = QueryBuilder(dao, query={"order_by": {"field": "key"}, "limit": 3}, **kwargs)
+    try:
+        qb.run()
+        qb.select([0])
+        return qb.inspector._view.value
+    finally:
+        qb.close()
+
+
+def test_inspector_reads_job_dirs_through_the_databases_path_map(campaign):
+    """A DAO from open_db(path_map=) carries its map to the builder's inspector; path_map= gives one."""
+    from jobman_nb import open_db
+    from jobman_nb.errors import PathMapError
+
+    with open_db(campaign["db"], path_map=campaign["path_map"]) as db:
+        mapped = _first_job_view(db.jobman)
+        board = StatusBoard(db.jobman)  # the board's own builder too
+        board.show("COMPLETED")
+        assert board.builder.inspector.path_map == db.path_map
+        board.close()
+    with JobmanSqliteDAO(db_uri=str(campaign["db"]), read_only=True) as dao:
+        unmapped = _first_job_view(dao)
+        given = _first_job_view(dao, path_map=campaign["path_map"])
+        with pytest.raises(PathMapError):
+            QueryBuilder(dao, path_map="/scratch=/mnt")
+        inspector = JobInspector(dao, path_map=campaign["path_map"])
+        assert inspector.path_map == db.path_map
+        inspector.close()
+    for view in (mapped, given):
+        assert f"job directory {campaign['root']}" in view and "checkpoint: <b>COMPLETED" in view
+        assert "not found here" not in view
+    recorded = next(iter(campaign["path_map"]))
+    assert f"job directory {recorded}" in unmapped and "checkpoint: <b>" not in unmapped

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import ipywidgets as widgets
 
 from ..errors import ArgumentError, JobmanError
+from ..explore import path_map_of
+from ..pathmap import PathMap, PathMapLike, as_path_map
 from ._results import close_all, format_cell
 
 if TYPE_CHECKING:
@@ -67,19 +69,27 @@ class JobInspector(widgets.VBox):
         Returns the query dict whose matches "requeue all matching" takes (its filters).
     on_change : callable, optional
         Called after an action wrote to the database (the builder runs again).
-    path_map : dict, optional
-        Where recorded job directories live locally (see :func:`jobman_nb.read_job_dirs`).
+    path_map : dict or PathMap, optional
+        Where recorded job directories live locally (see :func:`jobman_nb.read_job_dirs`);
+        by default the ``path_map`` given to :func:`~jobman_nb.open_db` for the
+        database *dao* came from (paths as recorded for a DAO made directly).
+
+    Raises
+    ------
+    PathMapError
+        If *path_map* is malformed.
     """
 
     def __init__(self, dao: SqliteDAO, ent_type: str = "job", *,
                  selection: Callable[[], pd.DataFrame | None] | None = None,
                  matching: Callable[[], Mapping[str, Any]] | None = None,
-                 on_change: Callable[[], None] | None = None, path_map: Any = None) -> None:
+                 on_change: Callable[[], None] | None = None, path_map: PathMapLike = None) -> None:
         super().__init__()
         self.add_class("jobman-inspector")
         self.dao = dao
         self.ent_type = ent_type
-        self.path_map = path_map
+        #: Where recorded job directories live locally (a :class:`~jobman_nb.pathmap.PathMap`).
+        self.path_map: PathMap = path_map_of(dao) if path_map is None else as_path_map(path_map)
         self._selection = selection
         self._matching = matching
         self._on_change = on_change

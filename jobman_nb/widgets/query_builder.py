@@ -21,6 +21,8 @@ import traitlets
 
 from ..dao.query import Query
 from ..errors import ArgumentError, QueryError
+from ..explore import path_map_of
+from ..pathmap import PathMapLike, as_path_map
 from . import _fields, _paging
 from ._fields import FieldSpec, InputError
 from ._results import DEFAULT_COLUMNS, ResultView, close_all, holding
@@ -249,11 +251,17 @@ class QueryBuilder(widgets.VBox):
     count_cap : int
         A count over filters no index serves (JSON paths) stops after this
         many matches ("more than 10,000"), so it never scans millions of rows.
+    path_map : dict or PathMap, optional
+        Where the recorded job directories live locally, for the inspector's job
+        directory section; by default the ``path_map`` given to
+        :func:`~jobman_nb.open_db` for the database *dao* came from.
 
     Raises
     ------
     QueryError
         If *ent_type* is unknown, or *query* is invalid or cannot be shown by the form.
+    PathMapError
+        If *path_map* is malformed.
 
     Examples
     --------
@@ -269,8 +277,9 @@ class QueryBuilder(widgets.VBox):
     message = traitlets.Unicode("", read_only=True, help="The message the form shows.")
 
     def __init__(self, dao: SqliteDAO, ent_type: str = "job", query: Query | None = None, *,
-                 limit: int = 100, count_cap: int = _paging.COUNT_CAP) -> None:
+                 limit: int = 100, count_cap: int = _paging.COUNT_CAP, path_map: PathMapLike = None) -> None:
         super().__init__()
+        self._path_map = path_map_of(dao) if path_map is None else as_path_map(path_map)
         self.add_class("jobman-qb")
         if ent_type not in dao.orms:
             raise QueryError(f"unknown ent_type {ent_type!r}; this DAO has {', '.join(map(repr, dao.orms))}")
@@ -329,7 +338,8 @@ class QueryBuilder(widgets.VBox):
         self._message = widgets.HTML()
         self._table = ResultView(self._on_header_sort, self._on_rows_select)
         self._inspector = JobInspector(self.dao, self.ent_type, selection=self._selected_frame,
-                                       matching=lambda: dict(self.query), on_change=self.run)
+                                       matching=lambda: dict(self.query), on_change=self.run,
+                                       path_map=self._path_map)
         self._code = widgets.HTML()
         for w, css in [(self._match, "match"), (self._filters, "filters"), (self._add, "add"),
                        (self._order, "order-field"), (self._direction, "order-direction"),
