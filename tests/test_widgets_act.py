@@ -357,8 +357,9 @@ def test_inspector_reads_job_dirs_through_the_databases_path_map(campaign):
         inspector = JobInspector(dao, path_map=campaign["path_map"])
         assert inspector.path_map == db.path_map
         inspector.close()
-    for view in (mapped, given):
-        assert f"job directory {campaign['root']}" in view and "checkpoint: <b>COMPLETED" in view
-        assert "not found here" not in view
     recorded = next(iter(campaign["path_map"]))
-    assert f"job directory {recorded}" in unmapped and "checkpoint: <b>" not in unmapped
+    for view in (mapped, given):  # titled as recorded, read where the map says
+        assert f"job directory {recorded}/" in view and f"read from {campaign['root']}/" in view
+        assert "checkpoint: <b>COMPLETED" in view
+    assert f"job directory {recorded}/" in unmapped and "checkpoint: <b>" not in unmapped
+    assert "read from" not in unmapped and "looked in" not in unmapped  # as recorded: no second path

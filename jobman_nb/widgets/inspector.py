@@ -207,17 +207,20 @@ class JobInspector(widgets.VBox):
         if found.empty:
             return "".join(parts)
         info = found.iloc[0].to_dict()
+        # titled with the path the record holds; where it was looked for here (after the path map) below it
+        title, local = f"job directory {spec['dir']}", format_cell(info.get("dir"))
+        where = (f"<div style='color:#777; font-size:11px'>{'read from' if info.get('exists') else 'looked in'} "
+                 f"{html.escape(local)}</div>" if local and local != spec["dir"] else "")
         if not info.get("exists"):
             note = format_cell(info.get("note")) or "not found here (a path_map may say where it lives)"
-            return "".join([*parts, _section(f"job directory {info.get('dir')}", f"<i>{html.escape(note)}</i>",
-                                             open_=False)])
-        body = [f"<div>checkpoint: <b>{html.escape(format_cell(info.get('checkpoint')) or '—')}</b>; "
+            return "".join([*parts, _section(title, f"{where}<i>{html.escape(note)}</i>", open_=False)])
+        body = [where, f"<div>checkpoint: <b>{html.escape(format_cell(info.get('checkpoint')) or '—')}</b>; "
                 f"cause: <b>{html.escape(format_cell(info.get('cause')) or '—')}</b></div>"]
         for name in ("stdout_tail", "stderr_tail"):
             text = info.get(name)
             if isinstance(text, str) and text:
                 body.append(f"<div><i>{name.replace('_', ' ')}</i></div>" + _pre(_tail(text)))
-        return "".join([*parts, _section(f"job directory {info.get('dir')}", "".join(body))])
+        return "".join([*parts, _section(title, "".join(body))])
 
     # -- actions (writable DAOs) ----------------------------------------------------------
     def _build_actions(self) -> widgets.VBox:
