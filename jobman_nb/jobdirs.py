@@ -375,7 +375,7 @@ class _Reader:
         try:
             if root is not None and local != root:
                 parent, _, name = local.rpartition("/")
-                real = f"{self._real_parent(parent or '/')}/{name}"
+                real = posixpath.join(self._real_parent(parent or "/"), name)
                 if not _inside(real, self._real_root(root)):
                     return self.read(job)
             names = os.listdir(fd)
