@@ -3,6 +3,7 @@
     python bench/bench_demo.py                          # 200,000 jobs, median of 3
     python bench/bench_demo.py --jobs 1000000 --dirs-jobs 0
     python bench/bench_demo.py --jobs 0 --dirs-jobs 10000   # only the job dirs
+    python bench/bench_demo.py --jobs 1000000 --end-to-end /tmp/e2e   # demo -> export -> DuckDB analytics
 
 **Rows.** Each side runs in a fresh process (its peak resident memory is that
 process's own, from ``wait4``). The two processes are started together and
@@ -72,6 +73,55 @@ print(rows)
 for a, b in spans:
     print(a, b)
 """
+
+
+_ANALYTICS = r"""
+import sys, time
+import duckdb
+from jobman_nb import analytics as an
+from jobman_nb.export import read_duckdb
+con = duckdb.connect()
+t0 = time.perf_counter()
+rel = read_duckdb(sys.argv[1], connection=con)
+print(f"read_duckdb {time.perf_counter() - t0:.2f} s")
+for name, f in [("status_counts", lambda: an.status_counts(rel)),
+                ("failure_rate(worker_key)", lambda: an.failure_rate(rel, "worker_key")),
+                ("duration_quantiles(job_spec.cfg.code)", lambda: an.duration_quantiles(rel, "job_spec.cfg.code")),
+                ("throughput('h')", lambda: an.throughput(rel, "h"))]:
+    t0 = time.perf_counter()
+    f()
+    print(f"{name} {time.perf_counter() - t0:.2f} s", flush=True)
+"""
+
+
+def _run(cmd: list[str]) -> tuple[str, float, int]:
+    """Run *cmd*; return its stdout, wall seconds and peak resident memory (bytes, Linux ru_maxrss in KiB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{cmd[:4]} failed with exit code {os.waitstatus_to_exitcode(status)}")
+    return out, wall, usage.ru_maxrss * 1024
+
+
+def _end_to_end(n: int, workdir: Path) -> None:
+    """demo (no dirs) -> export to a Parquet dataset -> DuckDB analytics, each step in a fresh process."""
+    cli = [sys.executable, "-c", "from jobman_nb.cli import main; main()"]
+    db, ds = workdir / f"demo-{n}.sqlite", workdir / f"ds-{n}"
+    steps = {"jobman-nb demo --no-job-dirs": [*cli, "demo", str(db), "--jobs", str(n), "--force", "--no-job-dirs"],
+             "jobman-nb export (dataset)": [*cli, "export", str(db), str(ds), "--force"],
+             "read_duckdb + 4 analytics": [sys.executable, "-c", _ANALYTICS, str(ds)]}
+    print(f"{n:,} jobs end to end under {workdir} (load average {os.getloadavg()[0]:.1f}):")
+    for name, cmd in steps.items():
+        out, wall, peak = _run(cmd)
+        print(f"  {name}: {wall:,.1f} s, peak {peak / 2**20:,.0f} MiB", flush=True)
+        if name.startswith("read_duckdb"):
+            print("    " + out.strip().replace("\n", "\n    "))
+    size = sum(p.stat().st_size for p in ds.rglob("*.parquet"))
+    print(f"  file {db.stat().st_size / 2**30:.2f} GiB, dataset {size / 2**20:,.0f} MiB "
+          f"(load average {os.getloadavg()[0]:.1f})")
 
 
 def _stopped(cmd: list[str]) -> subprocess.Popen:
@@ -165,7 +215,12 @@ def main() -> None:
     parser.add_argument("--slice", type=float, default=1.0, help="Seconds each side runs in its turn.")
     parser.add_argument("--workdir", default=None, help="Where the files go (default: a temp dir).")
     parser.add_argument("--dirs-jobs", type=int, default=10_000, help="Jobs of the dirs figure (0: skip it).")
+    parser.add_argument("--end-to-end", metavar="DIR", default=None,
+                        help="Instead: demo -> export -> DuckDB analytics of --jobs jobs, files kept in DIR.")
     args = parser.parse_args()
+    if args.end_to_end:
+        _end_to_end(args.jobs, Path(args.end_to_end))
+        return
     if args.jobs:
         _rows_figure(args)
     if args.dirs_jobs:
