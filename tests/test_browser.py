@@ -165,6 +165,9 @@ def lab(tmp_path):
             server.kill()
             server.wait()
         log.close()
+        for made in tmp_path.iterdir():  # the demo, its job dirs, JupyterLab's dirs; lab.log stays for a failure
+            if made != log_path:
+                shutil.rmtree(made) if made.is_dir() else made.unlink()
 
 
 def _run_all_cells(page, timeout: float) -> None:
