@@ -314,3 +314,84 @@ def test_statement_journals_stay_in_memory_only_where_history_is_on(tmp_path):
         assert reopened.connection.execute("PRAGMA temp_store").fetchone()[0] == 2
     with JobmanSqliteDAO(db_uri=str(tmp_path / "plain.sqlite")) as plain:
         assert plain.connection.execute("PRAGMA temp_store").fetchone()[0] == 0
+
+
+# -- bulk updates: update_jobs writes the events itself (jobman_nb.dao.history.bulk_update) ---
+def _bulk_jobs(n):
+    statuses = ["PENDING", "FAILED", "RUNNING", None, "COMPLETED"]
+    return [{"key": f"k{i:05d}", "status": statuses[i % 5], "modified": T0 + i} for i in range(n)]
+
+
+def _events_by_job(dao):
+    return sorted(((e["job_key"], e["old_status"], e["new_status"], e["time"]) for e in dao.query_events()),
+                  key=repr)
+
+
+def _trigger_sql(dao):
+    return dao.connection.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name").fetchall()
+
+
+@pytest.mark.parametrize("query", [
+    None,
+    {"filters": [{"field": "status", "op": "IN", "arg": ["PENDING", "FAILED", "RUNNING"]}]},
+    {"filters": [{"field": "status", "op": "IS", "arg": None}]},  # NULL -> a status
+], ids=["all", "filtered", "null-status"])
+def test_a_bulk_update_writes_the_events_the_trigger_would(tmp_path, query):
+    from jobman_nb.dao.history import BULK_EVENTS
+
+    n = 5 * BULK_EVENTS + 7  # even the NULL-status fifth of the jobs is a bulk update
+    bulk = JobmanSqliteDAO(db_uri=str(tmp_path / "bulk.sqlite"), history=True)
+    by_trigger = JobmanSqliteDAO(db_uri=str(tmp_path / "trigger.sqlite"), history=True)
+    try:
+        for dao in (bulk, by_trigger):
+            dao.save_jobs(_bulk_jobs(n), auto_update=False)
+        triggers = _trigger_sql(bulk)
+        version = bulk.connection.execute("PRAGMA schema_version").fetchone()[0]
+        changed = bulk.update_jobs({"status": "CLAIMED"}, query)["rowcount"]
+        assert bulk.connection.execute("PRAGMA schema_version").fetchone()[0] != version  # it took the bulk path
+        assert _trigger_sql(bulk) == triggers  # the trigger is back, as it was
+        stamp = bulk.query_jobs({"filters": [{"field": "status", "op": "=", "arg": "CLAIMED"}], "limit": 1})[0]
+        # the same UPDATE through the trigger, by another connection (as jobman or raw SQL would)
+        raw = sqlite3.connect(tmp_path / "trigger.sqlite")
+        where = by_trigger.compile_query("job", {**(query or {}), "fields": ["key"]})
+        with raw:
+            cur = raw.execute(f"UPDATE jobman_job SET status = 'CLAIMED', modified = ? WHERE key IN ({where.sql})",
+                              [stamp["modified"], *where.params])
+        raw.close()
+        assert cur.rowcount == changed
+        assert _events_by_job(bulk) == _events_by_job(by_trigger)
+        assert [e["key"] for e in bulk.query_events()] == list(range(1, len(bulk.query_events()) + 1))
+        # the last event of every job is its status, and later raw writes are still recorded
+        key = stamp["key"]
+        bulk.connection.execute("UPDATE jobman_job SET status = 'RUNNING' WHERE key = ?", (key,))
+        assert _transitions(bulk, key)[-1] == (key, "CLAIMED", "RUNNING")
+    finally:
+        bulk.close()
+        by_trigger.close()
+
+
+def test_a_small_update_or_one_with_a_limit_leaves_it_to_the_trigger(hdao):
+    from jobman_nb.dao.history import BULK_EVENTS
+
+    hdao.save_jobs(_bulk_jobs(2 * BULK_EVENTS), auto_update=False)
+    version = hdao.connection.execute("PRAGMA schema_version").fetchone()[0]
+    hdao.update_jobs({"status": "CLAIMED"}, {"filters": [{"field": "key", "op": "<", "arg": "k00010"}]})
+    hdao.update_jobs({"status": "QUEUED"}, {"order_by": {"field": "key"}, "limit": 2 * BULK_EVENTS})
+    hdao.update_jobs({"status": "DONE", "modified": T0}, None)  # modified given: the trigger's own rule for time
+    assert hdao.connection.execute("PRAGMA schema_version").fetchone()[0] == version
+    assert _transitions(hdao, "k00002")[-3:] == [
+        ("k00002", "RUNNING", "CLAIMED"), ("k00002", "CLAIMED", "QUEUED"), ("k00002", "QUEUED", "DONE")]
+
+
+def test_a_failed_bulk_update_rolls_back_the_events_and_keeps_the_trigger(hdao):
+    from jobman_nb.dao.history import BULK_EVENTS
+    from jobman_nb.errors import JobmanError
+
+    hdao.save_jobs(_bulk_jobs(BULK_EVENTS + 10), auto_update=False)
+    hdao.connection.execute("UPDATE jobman_job SET job_spec = '{broken' WHERE key = 'k00500'")
+    before, triggers = _events_by_job(hdao), _trigger_sql(hdao)
+    with pytest.raises(JobmanError):
+        hdao.update_jobs({"status": "CLAIMED", "job_spec.x": 1})  # json_set fails on the broken row
+    assert _events_by_job(hdao) == before
+    assert _trigger_sql(hdao) == triggers
+    assert hdao.count_ents("job", {"filters": [{"field": "status", "op": "=", "arg": "CLAIMED"}]}) == 0

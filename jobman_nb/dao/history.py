@@ -44,13 +44,24 @@ NULL: the insert trigger reads no clock, because a function call in it would
 make every insert journal its pages twice (see ``_statements``).
 
 :func:`disable` drops the triggers and keeps the table and its events.
+
+**Bulk updates write their events themselves.** A trigger runs a sub-program per row, which
+costs more than the event row it writes (``bench/bench_history.py --floor``). When jobman_nb's
+``update_jobs`` changes the status of at least :data:`BULK_EVENTS` jobs with a plain filter
+(no order_by, limit or offset), :func:`bulk_update` writes their events with one ``INSERT ...
+SELECT`` (the rows the trigger would write: old status, new status, the new ``modified``) and
+runs the UPDATE with the update trigger dropped, then creates the trigger again from its
+stored SQL, all inside the caller's transaction: no other connection ever sees the file
+without it, and a failure rolls all of it back. It does so only when the stored trigger is
+this version's, so the events are the ones the trigger would have written. The price is a
+schema change per bulk update (other connections re-read the schema once).
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..errors import QueryError, SchemaError
@@ -70,6 +81,8 @@ __all__ = [
     "is_enabled",
     "has_event_table",
     "query_events",
+    "BULK_EVENTS",
+    "bulk_update",
 ]
 
 #: Field infos of the event table (``key`` is SQLite's rowid).
@@ -82,6 +95,10 @@ EVENT_FIELDS: dict[str, dict[str, Any]] = {
 }
 #: SQL for the current time as epoch seconds (2440587.5 is the Julian day of 1970-01-01).
 NOW_SQL = "((julianday('now') - 2440587.5) * 86400.0)"
+
+#: Status changes from which :func:`bulk_update` writes the events itself instead of the trigger
+#: (the trigger's sub-program costs ~4 us a row here; dropping and creating it, 1-8 ms).
+BULK_EVENTS = 1000
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SUFFIX = "_event"
@@ -240,6 +257,54 @@ def disable(connection: Connection, job_orm: ORM) -> None:
     conn = raw_connection(connection)
     for name in _all_trigger_names(job_orm.table):
         conn.execute(f"DROP TRIGGER IF EXISTS {_query.quote_identifier(name)}")
+
+
+def bulk_update(connection: Connection, job_orm: ORM, sql: str, params: Sequence[Any], updates: Mapping[str, Any],
+                query: Any, modified: tuple[bool, Any]) -> int | None:
+    """Run ``update_jobs``' UPDATE writing the events set-based (see the module notes); None if it does not apply.
+
+    Called inside the caller's write transaction, with the compiled UPDATE *sql* and its
+    *params*; *modified* is ``(True, value)`` when the UPDATE stamps ``modified`` with
+    *value*. Returns the UPDATE's rowcount, or None when the trigger must do the work: fewer
+    than :data:`BULK_EVENTS` status changes, a query with order_by, limit or offset, an
+    update of the key or of ``modified``, a status that is not text or NULL, history off, or
+    a trigger other than this version's.
+    """
+    conn = raw_connection(connection)
+    new_status = updates.get("status", ...)
+    stamped, new_modified = modified
+    query = _query.check_query(query)
+    if (new_status is not None and not isinstance(new_status, str)) or not stamped \
+            or job_orm.primary_key is None or job_orm.primary_key in updates \
+            or any(k in query for k in ("order_by", "limit", "offset")):
+        return None
+    on_update = trigger_names(job_orm.table)[1]
+    row = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", (on_update,)).fetchone()
+    if row is None:
+        return None
+    present = job_orm.present_columns(conn)
+    q = _query.quote_identifier
+    expected = [s for s in _statements(job_orm.table, job_orm.primary_key, "modified" in present, "created" in present)
+                if s.startswith(f"CREATE TRIGGER {q(on_update)} ")]
+    if "modified" not in present or expected != [row[0]]:
+        return None
+    where, where_params = _query.compile_where(query.get("filters"), job_orm.columns)
+    changing = f"WHERE {f'({where}) AND ' if where else ''}{q('status')} IS NOT ?"
+    job = q(job_orm.table)
+    found = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM {job} {changing} LIMIT ?)",
+                         [*where_params, new_status, BULK_EVENTS]).fetchone()[0]
+    if found < BULK_EVENTS:
+        return None
+    modified_col = q("modified")
+    # the time the trigger gives: the new modified when the update changes it, else the clock
+    time_sql = (f"CASE WHEN ? IS NOT {modified_col} AND ? IS NOT NULL THEN ? ELSE {NOW_SQL} END")
+    conn.execute(f"DROP TRIGGER {q(on_update)}")
+    conn.execute(f"INSERT INTO {q(event_table(job_orm.table))} (job_key, old_status, new_status, time) "
+                 f"SELECT {q(job_orm.primary_key)}, {q('status')}, ?, {time_sql} FROM {job} {changing} ORDER BY rowid",
+                 [new_status, new_modified, new_modified, new_modified, *where_params, new_status])
+    rowcount = conn.execute(sql, params).rowcount
+    conn.execute(row[0])
+    return rowcount
 
 
 def query_events(connection: Connection, job_orm: ORM, query: Any = None) -> list[Record]:

@@ -185,6 +185,8 @@ class StampedUpdate:
     params: list[Any]
     #: (parameter index, function giving its value now) for each auto-update field.
     stamps: tuple[tuple[int, Any], ...] = ()
+    #: The auto-update fields, in the order of ``stamps``.
+    stamped: tuple[str, ...] = ()
 
     def bind(self) -> list[Any]:
         """The parameters, auto-update values taken now."""
@@ -192,6 +194,15 @@ class StampedUpdate:
         for index, auto in self.stamps:
             params[index] = auto()
         return params
+
+    def stamp(self, name: str, params: Sequence[Any]) -> tuple[bool, Any]:
+        """``(True, value)``: the value *params* (from :meth:`bind`) give auto-update field *name*.
+
+        ``(False, None)`` if *name* is not stamped by this update.
+        """
+        if name not in self.stamped:
+            return False, None
+        return True, params[self.stamps[self.stamped.index(name)][0]]
 
 
 class ORM:
@@ -665,12 +676,13 @@ class ORM:
         if "fields" in query:
             raise QueryError("query: 'fields' selects what a query returns and has no meaning in an update")
         items, params = _query.compile_updates(updates, self.columns)
-        stamps = []
+        stamps, stamped = [], []
         for name, info in self.fields.items():
             auto = info.get("auto_update")
             if auto is not None and name not in updates:
                 items.append(f"{_query.quote_identifier(name)} = ?")
                 stamps.append((len(params), partial(auto, record=dict(updates))))
+                stamped.append(name)
                 params.append(None)
         table = _query.quote_identifier(self.table)
         sql = f"UPDATE {table} SET {', '.join(items)}"
@@ -684,7 +696,7 @@ class ORM:
                 sql += f" WHERE {where}"
                 params += where_params
         _query.check_variables(params)
-        return StampedUpdate(sql, params, tuple(stamps))
+        return StampedUpdate(sql, params, tuple(stamps), tuple(stamped))
 
     def update_objects(self, updates: Mapping[str, Any] | None = None, query: Any = None,
                        connection: Connection | None = None) -> dict[str, int]:

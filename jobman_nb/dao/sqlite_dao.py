@@ -659,13 +659,20 @@ class SqliteDAO:
         """
         orm = self._get_orm(ent_type)
         self._check_writable()
-        sql, params = orm.compile_update(updates, query)
+        update = orm.compile_stamped_update(updates, query)
+        params = update.bind()
         with self.transaction() as conn:
             try:
-                cursor = conn.execute(sql, params)
+                rowcount = None
+                if orm is self.orms.get("job") and "status" in updates:
+                    # many status changes with history on: the events in one INSERT ... SELECT
+                    rowcount = _history.bulk_update(conn, orm, update.sql, params, updates, query,
+                                                    update.stamp("modified", params))
+                if rowcount is None:
+                    rowcount = conn.execute(update.sql, params).rowcount
             except sqlite3.Error as exc:
                 raise orm.invalid_json(conn, exc) or UpdateError(f"cannot update {orm.table}: {exc}") from exc
-        return {"rowcount": cursor.rowcount}
+        return {"rowcount": rowcount}
 
     # -- DataFrames (jobman_nb.frames; pandas is imported on first use) ---------------------
     def query_ents_df(self, ent_type: str | None = None, query: Query | None = None, *,
