@@ -7,13 +7,28 @@ from the repository root::
 
     python bench/bench_history.py             # 20,000 jobs, 7 repeats
     python bench/bench_history.py --jobs 100000
+    python bench/bench_history.py --floor     # also: where update_jobs' cost with history goes
+
+Each case gives the wall-clock ratio and the CPU-time ratio (``time.process_time``, the
+process's user + system time): on a loaded machine the wall clock mostly measures the load.
+
+``--floor`` runs one ``UPDATE jobman_job SET status = ?, modified = ?`` over every job (what
+``update_jobs`` runs) with raw ``sqlite3`` on files with history, changed one way each, against
+the same UPDATE on a file without history: the triggers as they are; without the event
+table's ``job_key`` index; with the events written by one ``INSERT ... SELECT`` before the
+UPDATE and no update trigger (the floor of any design that writes an event row and its index
+entry per job); the same without the index; and that set-based write with the update trigger
+dropped and re-created around it inside the transaction (a design that keeps the trigger for
+every other writer).
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import os
 import platform
+import shutil
 import sqlite3
 import statistics
 import tempfile
@@ -39,23 +54,86 @@ def _fresh(path: Path, history: bool, jobs: list[dict] | None = None) -> None:
     dao.close()
 
 
-def _timed(fn: Callable[[], Any]) -> float:
+def _timed(fn: Callable[[], Any]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of ``fn()``."""
     gc.collect()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _ratios(times: dict[Any, list[tuple[float, float]]], base: Any, side: Any) -> dict[str, float]:
+    wall = {k: statistics.median(t for t, _ in v) for k, v in times.items()}
+    cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
+    return {"off_s": round(wall[base], 4), "on_s": round(wall[side], 4), "ratio": round(wall[side] / wall[base], 2),
+            "cpu_ratio": round(cpu[side] / cpu[base], 2)}
 
 
 def _case(work: Path, repeat: int, setup: Callable[[Path, bool], None],
           run: Callable[[Path], Any]) -> dict[str, float]:
-    times: dict[bool, list[float]] = {False: [], True: []}
+    times: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
     for _ in range(repeat):
         for history in (False, True):
             path = work / f"h{int(history)}.sqlite"
             setup(path, history)
             times[history].append(_timed(lambda p=path: run(p)))
-    off, on = statistics.median(times[False]), statistics.median(times[True])
-    return {"off_s": round(off, 4), "on_s": round(on, 4), "ratio": round(on / off, 2)}
+    return _ratios(times, False, True)
+
+
+_FLOOR = {
+    "history off": "off",
+    "history on: the triggers as they are": "triggers",
+    "no job_key index on the events": "no_index",
+    "events by one INSERT ... SELECT, no update trigger": "set_based",
+    "events by one INSERT ... SELECT, no update trigger, no job_key index": "set_based_no_index",
+    "events by one INSERT ... SELECT, update trigger dropped and re-created in the transaction": "swap",
+}
+
+
+def _floor_run(path: Path, variant: str) -> Callable[[], None]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    trigger = "jobman_job_event_on_update"
+    if variant in ("no_index", "set_based_no_index"):
+        conn.execute("DROP INDEX idx_jobman_job_event_job_key")
+    if variant in ("set_based", "set_based_no_index"):
+        conn.execute(f"DROP TRIGGER {trigger}")
+    events = ("INSERT INTO jobman_job_event (job_key, old_status, new_status, time) "
+              "SELECT key, status, ?, ? FROM jobman_job WHERE status IS NOT ? ORDER BY rowid")
+
+    def run() -> None:
+        now = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        if variant == "swap":
+            sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?",
+                               (trigger,)).fetchone()[0]
+            conn.execute(f"DROP TRIGGER {trigger}")
+        if variant in ("set_based", "set_based_no_index", "swap"):
+            conn.execute(events, ("CLAIMED", now, "CLAIMED"))
+        conn.execute("UPDATE jobman_job SET status = ?, modified = ? WHERE status IS NOT ?",
+                     ("CLAIMED", now, "CLAIMED"))
+        if variant == "swap":
+            conn.execute(sql)
+        conn.execute("COMMIT")
+        conn.close()
+    return run
+
+
+def _floor(work: Path, repeat: int, jobs: list[dict]) -> dict[str, dict[str, float]]:
+    templates = {}
+    for history in (False, True):
+        templates[history] = work / f"floor-template-{int(history)}.sqlite"
+        _fresh(templates[history], history, jobs)
+    times: dict[str, list[tuple[float, float]]] = {v: [] for v in _FLOOR.values()}
+    for _ in range(repeat):
+        for variant in times:
+            path = work / "floor.sqlite"
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            shutil.copy(templates[variant != "off"], path)
+            times[variant].append(_timed(_floor_run(path, variant)))
+    return {name: _ratios(times, "off", variant) for name, variant in _FLOOR.items() if variant != "off"}
 
 
 def _dao(path: Path, temp_store_memory: bool) -> JobmanSqliteDAO:
@@ -97,7 +175,9 @@ def _jobman_replace(records: list[dict]) -> Callable[[Path], Any]:
 @click.command()
 @click.option("--jobs", "n_jobs", default=20_000, show_default=True, help="jobman jobs per write")
 @click.option("--repeat", default=7, show_default=True, help="runs per side; the median is kept")
-def main(n_jobs: int, repeat: int) -> None:
+@click.option("--floor/--no-floor", default=False, show_default=True,
+              help="also measure where update_jobs' cost with history goes (see the module docstring)")
+def main(n_jobs: int, repeat: int, floor: bool) -> None:
     """Print the history on/off ratios of save_jobs, update_jobs and jobman-style saves as JSON."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -119,8 +199,12 @@ def main(n_jobs: int, repeat: int) -> None:
             "jobman 0.0.1 save over existing jobs (INSERT OR REPLACE)":
                 _case(work, repeat, lambda p, h: _fresh(p, h, jobs), _jobman_replace(flipped)),
         }
-    print(json.dumps({"jobs": n_jobs, "repeat": repeat, "python": platform.python_version(),
-                      "sqlite": sqlite3.sqlite_version, "cases": cases}, indent=2))
+        result = {"jobs": n_jobs, "repeat": repeat, "python": platform.python_version(),
+                  "sqlite": sqlite3.sqlite_version, "load_average": [round(x, 1) for x in os.getloadavg()],
+                  "cases": cases}
+        if floor:
+            result["update_jobs_floor"] = _floor(work, repeat, jobs)
+    print(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
