@@ -11,6 +11,7 @@ import multiprocessing as mp
 import sqlite3
 
 import pytest
+from _children import wait_for
 
 from jobman_nb import JobmanError, JobmanSqliteDAO, LockTimeoutError
 from jobman_nb.dao.worker_sqlite_dao import WorkerSqliteDAO
@@ -107,7 +108,7 @@ def _hold_lock(path, locked, release):
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
     locked.set()
-    release.wait(120)
+    release.wait()  # the test sets it, in a finally
     conn.execute("ROLLBACK")
     conn.close()
 
@@ -118,13 +119,13 @@ def test_a_lock_held_by_another_process(db_path):
     holder = ctx.Process(target=_hold_lock, args=(db_path, locked, release))
     holder.start()
     try:
-        assert locked.wait(120)
+        assert wait_for(locked, holder)  # however slowly it spawned
         with JobmanSqliteDAO(db_uri=db_path, lock_timeout=TIMEOUT) as dao:
             with pytest.raises(LockTimeoutError, match="another connection held it"):
                 dao.claim_jobs({"limit": 1})
             release.set()
-            holder.join(120)
+            holder.join()
             assert [j["status"] for j in dao.claim_jobs({"limit": 1})] == ["CLAIMED"]  # free again
     finally:
         release.set()
-        holder.join(120)
+        holder.join()

@@ -2,13 +2,15 @@
 
 Real processes on one file: claimers, savers, an updater and a DataFrame
 reader at once; writers killed with SIGKILL in the middle of a big batch.
-Correctness only: barriers make the processes overlap and a progress handler
-freezes a writer inside its transaction before the kill, so no assertion
-depends on the speed of the machine.
+Correctness only, with no clock anywhere: barriers start the processes together,
+the writers write until the reader has made its reads (counts, not seconds), and a
+progress handler freezes a writer inside its transaction before the kill. On a
+loaded machine these tests are slower, never red.
 """
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import os
 import signal
@@ -17,39 +19,50 @@ import time
 from collections import Counter
 
 import pytest
+from _children import run_children, wait_for
 
 from jobman_nb import JobmanSqliteDAO
 
-LOAD_SECONDS = float(os.environ.get("JOBMAN_NB_LOAD_SECONDS", "5"))
+N_READS = 20  # the reader's reads, all while every writer is writing
+N_GROWTHS = 3  # of which at least this many see more jobs than the read before
+MIN_OPS = 4  # every writer's least number of calls, however early the reader is done
 
 
-def _until_deadline(start):
-    """Yield once, then again until LOAD_SECONDS after every process passed *start*."""
-    start.wait(120)
-    deadline = time.monotonic() + LOAD_SECONDS
-    yield
-    while time.monotonic() < deadline:
+def _growths(counts):
+    return sum(b > a for a, b in itertools.pairwise(counts))
+
+
+def _writing(start, done, give_up):
+    """Yield while this writer should write: at least MIN_OPS times, then until the reader is done.
+
+    The writers start together (*start*) and stop only once the reader has made all its reads
+    (*done*), so every read overlaps every writer, on any machine and under any load.
+    """
+    start.wait()
+    n = 0
+    while not give_up.is_set() and (n < MIN_OPS or not done.is_set()):
         yield
+        n += 1
 
 
 # -- children (module level, so that spawned processes can import them) -----------------------
-def _claimer(path, start, out):
+def _claimer(path, start, done, give_up, out):
     try:
         with JobmanSqliteDAO(db_uri=path, lock_timeout=60) as dao:
             q = {"filters": [dao.generate_status_filter("PENDING")], "order_by": {"field": "created"}, "limit": 20}
             keys = []
-            for _ in _until_deadline(start):
+            for _ in _writing(start, done, give_up):
                 keys += [j["key"] for j in dao.claim_jobs(q)]
         out.put(("claimer", "ok", keys))
     except BaseException as exc:
         out.put(("claimer", "error", repr(exc)))
 
 
-def _saver(path, start, prefix, out):
+def _saver(path, start, done, give_up, prefix, out):
     try:
         with JobmanSqliteDAO(db_uri=path, lock_timeout=60) as dao:
             n = 0
-            for _ in _until_deadline(start):
+            for _ in _writing(start, done, give_up):
                 dao.save_jobs([{"key": f"{prefix}-{n + i}", "status": "PENDING", "job_spec": {"i": n + i}}
                                for i in range(25)])
                 n += 25
@@ -58,11 +71,11 @@ def _saver(path, start, prefix, out):
         out.put(("saver", "error", repr(exc)))
 
 
-def _updater(path, start, out):
+def _updater(path, start, done, give_up, out):
     try:
         with JobmanSqliteDAO(db_uri=path, lock_timeout=60) as dao:
             n = 0
-            for _ in _until_deadline(start):
+            for _ in _writing(start, done, give_up):
                 n += dao.update_jobs({"status": "RUNNING"}, {"filters": [dao.generate_status_filter("CLAIMED")],
                                                               "limit": 10})["rowcount"]
         out.put(("updater", "ok", n))
@@ -70,16 +83,20 @@ def _updater(path, start, out):
         out.put(("updater", "error", repr(exc)))
 
 
-def _reader(path, start, out):
+def _reader(path, start, done, give_up, out):
+    """Read until N_READS reads are made and N_GROWTHS of them saw new jobs; then let the writers stop."""
     try:
         with JobmanSqliteDAO(db_uri=path, read_only=True) as dao:
-            reads, last = 0, 0
-            for _ in _until_deadline(start):
+            counts: list[int] = []
+            start.wait()
+            while not give_up.is_set() and (len(counts) < N_READS or _growths(counts) < N_GROWTHS):
                 frame = dao.query_jobs_df({"fields": ["key", "status", "job_spec.i"]})
-                assert len(frame) >= last  # jobs are never lost, so the count never drops
-                last = len(frame)
-                reads += 1
-        out.put(("reader", "ok", reads))
+                assert frame["key"].is_unique  # each read is one consistent snapshot
+                assert set(frame["status"]) <= {"PENDING", "CLAIMED", "RUNNING"}
+                assert not counts or len(frame) >= counts[-1]  # jobs are never lost: the count never drops
+                counts.append(len(frame))
+        done.set()
+        out.put(("reader", "ok", counts))
     except BaseException as exc:
         out.put(("reader", "error", repr(exc)))
 
@@ -91,37 +108,31 @@ def test_mixed_load_loses_nothing_and_claims_nothing_twice(tmp_path):
         dao.save_jobs([{"key": f"seed-{i}", "status": "PENDING"} for i in range(2_000)])
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    start = ctx.Barrier(8)
-    procs = [ctx.Process(target=_claimer, args=(path, start, out)) for _ in range(4)]
-    procs += [ctx.Process(target=_saver, args=(path, start, f"s{i}", out)) for i in range(2)]
-    procs += [ctx.Process(target=_updater, args=(path, start, out)),
-              ctx.Process(target=_reader, args=(path, start, out))]
-    for p in procs:
-        p.start()
-    try:
-        results = [out.get(timeout=LOAD_SECONDS + 600) for _ in procs]
-    finally:
-        for p in procs:
-            p.join(timeout=60)
-            if p.is_alive():
-                p.kill()
-    errors = [r for r in results if r[1] == "error"]
-    assert not errors, errors  # no 'database is locked' (or anything else) escaped
+    start, done, give_up = ctx.Barrier(8), ctx.Event(), ctx.Event()
+    sync = (start, done, give_up)
+    procs = [ctx.Process(target=_claimer, args=(path, *sync, out)) for _ in range(4)]
+    procs += [ctx.Process(target=_saver, args=(path, *sync, f"s{i}", out)) for i in range(2)]
+    procs += [ctx.Process(target=_updater, args=(path, *sync, out)),
+              ctx.Process(target=_reader, args=(path, *sync, out))]
+    results = run_children(procs, out, release=(start, give_up))  # no 'database is locked', nor anything else
     by_role: dict[str, list] = {}
     for role, _, value in results:
         by_role.setdefault(role, []).append(value)
     claimed = Counter(k for keys in by_role["claimer"] for k in keys)
     saved = sum(by_role["saver"])
-    assert saved >= 2 * 25  # every saver saved at least once
+    (counts,) = by_role["reader"]
+    assert min(by_role["saver"]) >= MIN_OPS * 25  # every saver kept saving
+    assert len(counts) >= N_READS  # the reader made its reads while all wrote...
+    assert _growths(counts) >= N_GROWTHS  # ... and saw them write
     assert max(claimed.values(), default=1) == 1  # no job claimed twice
     with JobmanSqliteDAO(db_uri=path, read_only=True) as dao:
         total = dao.count_ents("job")
         status = Counter(j["status"] for j in dao.query_jobs({"fields": ["status"]}))
     assert total == 2_000 + saved  # no save lost
+    assert counts[-1] <= total
     assert status["CLAIMED"] + status["RUNNING"] == len(claimed)  # every claim is in the file
     assert status["PENDING"] == total - len(claimed)
     assert status["RUNNING"] == sum(by_role["updater"])
-    assert by_role["reader"][0] > 0
 
 
 # -- crashes ----------------------------------------------------------------------------------
@@ -160,7 +171,7 @@ def _kill_mid_transaction(path, what, after):
     inside = ctx.Event()
     proc = ctx.Process(target=_crash_victim, args=(path, what, after, inside))
     proc.start()
-    frozen = inside.wait(300)
+    frozen = wait_for(inside, proc)  # however long the child takes to get there
     os.kill(proc.pid, signal.SIGKILL)
     proc.join(60)
     assert frozen, f"{what} finished before progress call {after} (exit code {proc.exitcode})"
