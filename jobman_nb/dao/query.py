@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import vocabulary
-from ..errors import QueryError
+from ..errors import ArgumentError, QueryError
 
 __all__ = [
     "Query",
@@ -94,15 +94,43 @@ _LITERAL_SEGMENT = re.compile(r"[A-Za-z0-9_\-]+\Z")
 _PATH_SEGMENT = re.compile(r'[^".\x00-\x1f]+\Z')
 
 
+#: SQLite's JSON functions refuse text nested deeper than this (JSON_MAX_DEPTH in its json.c).
+#: Python 3.10 and 3.11 stop serializing near depth 1000 (RecursionError); 3.13 goes far
+#: deeper, so the depth is checked on the text itself and the limit is the same everywhere.
+JSON_MAX_DEPTH = 1000
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in the JSON *text*."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
 def dumps(value: Any) -> str:
     """Serialize *value* as jobman does (``json.dumps``), refusing NaN and infinities.
 
     Raises
     ------
     TypeError, ValueError
-        If the value cannot be represented as JSON.
+        If the value cannot be represented as JSON, or is nested deeper than
+        ``JSON_MAX_DEPTH`` (``ArgumentError``, a ValueError).
+    RecursionError
+        If Python's own recursion limit stops the serialization first.
     """
-    return json.dumps(value, allow_nan=False)
+    text = json.dumps(value, allow_nan=False)
+    # a text nested N deep has at least 2 N brackets: short texts need no scan
+    if len(text) > 2 * JSON_MAX_DEPTH and _json_depth(text) > JSON_MAX_DEPTH:
+        raise ArgumentError(f"value is nested more than {JSON_MAX_DEPTH:,} deep, which SQLite's JSON "
+                            "functions refuse")
+    return text
 
 
 def quote_identifier(name: str) -> str:

@@ -223,10 +223,14 @@ class SqliteDAO:
         # Guards opening and closing the connection; statements and transactions hold the
         # connection's own lock (see _SerializedConnection and transaction()).
         self._open_lock = threading.RLock()
-        if initialize and not read_only:
-            self.initialize()
-        if history:
-            self.enable_history()
+        try:
+            if initialize and not read_only:
+                self.initialize()
+            if history:
+                self.enable_history()
+        except BaseException:
+            self.close()  # a constructor that raises leaves no connection open behind it
+            raise
 
     def _generate_orms(self, orm_specs: Sequence[Mapping[str, Any]] | None, table_prefix: str | None,
                        include_kvp_orm: bool) -> dict[str, ORM]:
