@@ -3,6 +3,8 @@ StatusBoard and widget leaks; driven without a browser (set values, click button
 
 from __future__ import annotations
 
+import datetime
+
 import ipywidgets
 import pytest
 
@@ -159,7 +161,12 @@ def test_clicking_a_row_opens_the_job(rw):
 
 def test_inspector_alone_and_missing_job(ro):
     inspector = JobInspector(ro)
-    assert inspector.show("job-003")["status"] == "PENDING"
+    record = inspector.show("job-003")
+    assert record["status"] == "PENDING"
+    # times read as UTC to the second, the stored epoch seconds beside them; the record returned is untouched
+    when = datetime.datetime.fromtimestamp(record["created"], datetime.timezone.utc)
+    assert f"{when:%Y-%m-%d %H:%M:%S} UTC ({record['created']!r})" in inspector._view.value
+    assert isinstance(record["created"], float)
     assert inspector.show("nope") is None and "no job nope" in inspector._view.value
     assert not any(isinstance(w, ipywidgets.Button) for w in inspector.children)  # read-only: no actions
     inspector.close()

@@ -10,8 +10,10 @@ skipped and why.
 
 from __future__ import annotations
 
+import datetime
 import html
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ import ipywidgets as widgets
 from ..errors import ArgumentError, JobmanError
 from ..explore import path_map_of
 from ..pathmap import PathMap, PathMapLike, as_path_map
+from ..vocabulary import TIME_FIELDS
 from ._results import close_all, format_cell
 
 if TYPE_CHECKING:
@@ -141,8 +144,8 @@ class JobInspector(widgets.VBox):
             return None
         parts = [f"<div class='jobman-inspector-title'><b>{html.escape(self.ent_type)} "
                  f"{html.escape(str(key))}</b> — {html.escape(str(record.get('status')))}</div>",
-                 _section("record", _pre(json.dumps(record, indent=2, default=str, ensure_ascii=False),
-                                         "jobman-inspector-record"))]
+                 _section("record", _pre(json.dumps(_readable_times(record), indent=2, default=str,
+                                                    ensure_ascii=False), "jobman-inspector-record"))]
         if self.ent_type == "job":
             parts += [self._lineage_html(key), self._events_html(key), self._dirs_html(record)]
         self._view.value = "".join(p for p in parts if p)
@@ -391,3 +394,17 @@ def _set_updates(edit: tuple[str, str, Any] | None) -> dict[str, Any] | None:
 def _tail(text: str, lines: int = TAIL_LINES) -> str:
     parts = str(text).splitlines()
     return "\n".join(parts[-lines:]) if len(parts) > lines else str(text)
+
+
+def _readable_times(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The record with its epoch-second time fields shown as UTC to the second, the stored number beside it."""
+    shown = dict(record)
+    for name in TIME_FIELDS:
+        value = shown.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            try:
+                when = datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+            except (OverflowError, OSError, ValueError):  # far outside what a clock stamps: leave the number
+                continue
+            shown[name] = f"{when:%Y-%m-%d %H:%M:%S} UTC ({value!r})"
+    return shown
