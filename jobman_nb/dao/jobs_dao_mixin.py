@@ -180,23 +180,34 @@ _IN_ROWIDS = "rowid IN (SELECT value FROM json_each(?))"
 _SCALARS = frozenset({str, bool, int, float, type(None)})
 
 
-def _plan_key(value: Any) -> Any:
-    """A hashable copy of a query dict that tells apart every value the compiler could (None if it holds others)."""
+def _plan_key(value: Any, depth: int = 0) -> Any:
+    """A hashable copy of a query dict that tells apart every value the compiler could.
+
+    None if it holds other values, or nests deeper than any query the compiler accepts
+    (then the claim is compiled, which refuses it with a QueryError, instead of recursing here).
+    """
     kind = type(value)
     if kind in _SCALARS:
         return (kind, value)
+    if depth > _PLAN_KEY_DEPTH:
+        return None
     if kind is dict or (kind not in (list, tuple) and isinstance(value, Mapping)):
         items = []
         for k, v in value.items():
-            item = _plan_key(v) if type(k) is str else None
+            item = _plan_key(v, depth + 1) if type(k) is str else None
             if item is None:
                 return None
             items.append((k, item))
         return (dict, tuple(items))
     if kind is list or kind is tuple:
-        items = [_plan_key(v) for v in value]
+        items = [_plan_key(v, depth + 1) for v in value]
         return None if None in items else (kind, tuple(items))
     return None
+
+
+#: Containers nested deeper than this in a claim query are not cached (a query dict nests a
+#: filter group in a dict and a list: MAX_NESTING groups are about twice as deep).
+_PLAN_KEY_DEPTH = 4 * _query.MAX_NESTING + 8
 
 
 @dataclass(frozen=True)
