@@ -406,5 +406,5 @@ def _readable_times(record: Mapping[str, Any]) -> dict[str, Any]:
                 when = datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
             except (OverflowError, OSError, ValueError):  # far outside what a clock stamps: leave the number
                 continue
-            shown[name] = f"{when:%Y-%m-%d %H:%M:%S} UTC ({value!r})"
+            shown[name] = f"{format_cell(when)} UTC ({value!r})"  # the result table's time format
     return shown
