@@ -565,6 +565,9 @@ def read_duckdb(out_dir: str | os.PathLike[str], *, connection: Any = None) -> A
     -------
     duckdb.DuckDBPyRelation
         One row per job; the partition columns (``db``, ``month``, ...) as text.
+        Times are DuckDB's ``TIMESTAMP WITH TIME ZONE``, to the microsecond (the
+        stored epoch seconds are floats, good to a fraction of a microsecond), so
+        durations agree with pandas' to within a microsecond.
 
     Raises
     ------
