@@ -7,9 +7,11 @@ variables (32,766) and result columns (2,000).
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from jobman_nb import JobmanSqliteDAO, QueryError
+from jobman_nb import InsertError, JobmanSqliteDAO, QueryError
 from jobman_nb.dao import query as q
 
 N_JOBS = 40
@@ -175,3 +177,26 @@ def test_fields_and_order_by_have_a_limit(jobs):
     statements.clear()
     assert len(jobs.query_jobs({"fields": ["key", *paths[:q.MAX_TERMS - 1]], "limit": 1})[0]) == q.MAX_TERMS
     assert len(jobs.query_jobs({"order_by": [{"field": p} for p in paths[:q.MAX_TERMS]], "limit": 1})) == 1
+
+
+@pytest.fixture
+def deep_recursion():
+    """A recursion limit at which every Python serializes JSON past SQLite's depth (3.13's default)."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))
+    yield
+    sys.setrecursionlimit(limit)
+
+
+def test_save_jobs_stores_json_up_to_sqlites_depth_and_refuses_deeper(jobs, deep_recursion):
+    deepest = deep_json(q.JSON_MAX_DEPTH - 1)  # in a job_spec object: JSON_MAX_DEPTH deep
+    jobs.save_jobs([{"key": "deepest", "status": "PENDING", "job_spec": {"v": deepest}}])
+    # SQLite's JSON functions read what was stored: a filter on the job_spec finds it
+    assert keys(jobs, {"filters": [{"field": "job_spec.v", "op": "IS NOT", "arg": None}]}) == ["deepest"]
+    statements = traced(jobs)
+    with pytest.raises(InsertError, match=r"record 1 \(key 'too-deep'\), field 'job_spec'.*nested more "
+                                          r"than 1,000 deep"):
+        jobs.save_jobs([{"key": "fine", "status": "PENDING"},
+                        {"key": "too-deep", "status": "PENDING", "job_spec": {"v": [deepest]}}])
+    assert not any(s.lstrip().upper().startswith(("INSERT", "UPDATE")) for s in statements)
+    assert jobs.count_ents("job") == N_JOBS + 1  # nothing of the refused call was written

@@ -36,6 +36,7 @@ __all__ = [
     "compile_where",
     "compile_select",
     "compile_updates",
+    "check_json_depth",
     "dumps",
     "TIME_FIELDS",
     "epoch_seconds",
@@ -125,9 +126,21 @@ def dumps(value: Any) -> str:
     RecursionError
         If Python's own recursion limit stops the serialization first.
     """
-    text = json.dumps(value, allow_nan=False)
-    # a text nested N deep has at least 2 N brackets: short texts need no scan
-    if len(text) > 2 * JSON_MAX_DEPTH and _json_depth(text) > JSON_MAX_DEPTH:
+    return check_json_depth(json.dumps(value, allow_nan=False))
+
+
+def check_json_depth(text: str) -> str:
+    """*text*, if it is nested no deeper than ``JSON_MAX_DEPTH``, which SQLite's JSON functions accept.
+
+    Raises
+    ------
+    ArgumentError
+        If *text* is nested deeper.
+    """
+    # a text nested N deep opens at least N arrays or objects: str.count (C) clears almost every
+    # text before the scan, which must skip brackets inside strings
+    if (len(text) > 2 * JSON_MAX_DEPTH and text.count("{") + text.count("[") > JSON_MAX_DEPTH
+            and _json_depth(text) > JSON_MAX_DEPTH):
         raise ArgumentError(f"value is nested more than {JSON_MAX_DEPTH:,} deep, which SQLite's JSON "
                             "functions refuse")
     return text
