@@ -548,6 +548,8 @@ def read_dask(out_dir: str | os.PathLike[str], **kwargs: Any) -> Any:
 def read_duckdb(out_dir: str | os.PathLike[str], *, connection: Any = None) -> Any:
     """Open an exported dataset as a DuckDB relation (lazy; queries run inside DuckDB).
 
+    The relation scans the Parquet files found under *out_dir* when it is called.
+
     :func:`~jobman_nb.analytics.status_counts`, :func:`~jobman_nb.analytics.failure_rate`,
     :func:`~jobman_nb.analytics.duration_quantiles` and :func:`~jobman_nb.analytics.throughput`
     accept the relation and run as SQL in DuckDB, giving the answers they give on
@@ -582,8 +584,20 @@ def read_duckdb(out_dir: str | os.PathLike[str], *, connection: Any = None) -> A
         raise MissingDependencyError("reading the dataset with DuckDB needs the 'scale' extra: "
                           "pip install 'jobman_nb[scale]'") from exc
     root = Path(out_dir)
-    if not root.is_dir() or next(root.rglob("*.parquet"), None) is None:
+    files = sorted(os.fspath(f) for f in root.rglob("*.parquet")) if root.is_dir() else []
+    if not files:
         raise MissingFileError(f"no exported dataset (Parquet files) under {os.fspath(out_dir)!r}")
     con = connection if connection is not None else duckdb.default_connection()
-    return con.sql("SELECT * FROM read_parquet(?, hive_partitioning = true, hive_types_autocast = false)",
-                   params=[os.fspath(root / "**" / "*.parquet")])
+    # The files go in as a list of quoted literals, not as a glob in a bound parameter: DuckDB
+    # before 2.0 runs a statement with parameters at once and hands back its whole result (the
+    # dataset in memory), where literals keep the relation a lazy Parquet scan; and a glob reads
+    # brackets and backslashes in the directory's own name as pattern syntax (found nothing).
+    return con.sql(f"SELECT * FROM read_parquet([{', '.join(map(_duckdb_string, files))}], "
+                   "hive_partitioning = true, hive_types_autocast = false)")
+
+
+def _duckdb_string(text: str) -> str:
+    """*text* as a DuckDB string literal (whose only escape is the doubled quote)."""
+    if "\0" in text:
+        raise ArgumentError(f"path {text!r} holds a NUL character")
+    return "'" + text.replace("'", "''") + "'"

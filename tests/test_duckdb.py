@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import duckdb
 import pandas as pd
 import pytest
@@ -71,6 +73,20 @@ def test_the_relation_is_the_dataset(exported_dataset, con):
     assert rel.shape[0] == 1500
     assert {"key", "status", "created", "modified", "db", "job_spec.cfg.code"} <= set(rel.columns)
     assert rel.query("jobs", "SELECT count(DISTINCT key) FROM jobs").fetchall() == [(1500,)]
+
+
+def test_the_relation_is_a_lazy_scan_of_the_files(exported_dataset, con):
+    """Not the dataset read into memory (what a parameterized statement gives before DuckDB 2.0)."""
+    plan = read_duckdb(exported_dataset, connection=con).explain().upper()
+    assert "PARQUET" in plan and "COLUMN_DATA_SCAN" not in plan
+
+
+def test_a_dataset_under_a_path_with_quotes(exported_dataset, con, tmp_path):
+    odd = tmp_path / "it's [1] \\ \"dataset\"; DROP TABLE x; --"
+    shutil.copytree(exported_dataset, odd)
+    rel = read_duckdb(odd, connection=con)
+    assert rel.shape[0] == 1500
+    assert "PARQUET" in rel.explain().upper()
 
 
 def test_a_filtered_relation_counts_only_its_jobs(exported_dataset, con):
