@@ -198,7 +198,8 @@ def _arrow_series(arr: pa.Array | pa.ChunkedArray, time: bool = False) -> pd.Ser
     if pa.types.is_float64(arr.type):
         return pd.Series(arr.to_numpy(zero_copy_only=False))
     if pa.types.is_list(arr.type) or pa.types.is_null(arr.type):
-        return _object_series(arr.to_pylist())
+        with _collector_paused():  # a list per row: collections set off by them, not garbage
+            return _object_series(arr.to_pylist())
     return pd.Series(arr.to_pandas(types_mapper=_ARROW_PANDAS.get))
 
 
@@ -348,35 +349,80 @@ def _read_json_lines(lines: pa.Array) -> pa.Table | None:
     return _parse_json(*_json_buffer(lines))
 
 
-def _own_values(text: pa.Array, pos: np.ndarray, n: int, name: str, keys: Sequence[Any],
-                table: str) -> Piece | None:
-    """The JSON field's own column: its values that are not objects (at *pos*), missing elsewhere.
-
-    Parsed by pyarrow (each text wrapped as ``{"v": ...}``) when their types agree and convert
-    back faithfully, else by json.loads; None if one of them is an object after all.
-    """
-    others = text.take(pa.array(pos))
-    parsed = _read_json_lines(pc.binary_join_element_wise('{"v":', others, "}", ""))
+def _own_arrow(text: pa.Array, pos: np.ndarray, n: int) -> Piece | None:
+    """The JSON field's own column parsed by pyarrow: its values that are not objects (at *pos*),
+    missing elsewhere; None unless pyarrow parses them all alike (each text wrapped as
+    ``{"v": ...}``), with types that convert back faithfully."""
+    if not len(pos):
+        return pa.nulls(n)
+    parsed = _read_json_lines(pc.binary_join_element_wise('{"v":', text.take(pa.array(pos)), "}", ""))
     if parsed is not None and parsed.num_rows == len(pos) and parsed.column_names == ["v"]:
         arr = parsed.column("v")
         if not pa.types.is_struct(arr.type) and _faithful(arr.type) and _valid(arr):
-            piece = _leaf_piece(arr if len(pos) == n else arr.take(_positions(pos, n)))
-            if piece is not None:
-                return piece
+            return _leaf_piece(arr if len(pos) == n else arr.take(_positions(pos, n)))
+    return None
+
+
+def _own_python(text: pa.Array, pos: np.ndarray, n: int, name: str, keys: Sequence[Any],
+                table: str) -> Piece | None:
+    """The JSON field's own column by json.loads (where :func:`_own_arrow` gave up); None if one
+    of the values is an object after all."""
     own: list[Any] = [None] * n
-    for i, v in zip(pos.tolist(), others.to_pylist(), strict=True):
+    for i, v in zip(pos.tolist(), text.take(pa.array(pos)).to_pylist(), strict=True):
         own[i] = _loads(v, name, keys[i], table)
         if isinstance(own[i], dict):
             return None
     return _infer_series(own)
 
 
+class _Scan(NamedTuple):
+    """What pyarrow alone makes of one chunk of a JSON text column (see :func:`_scan_text`)."""
+
+    obj_pos: np.ndarray  # the rows holding objects
+    other_pos: np.ndarray  # the rows holding other values (not null)
+    objects: pa.Array | None  # the texts of the objects (None: there are none)
+    # the objects' leaves, depth first: (keys below the root, values at every row, or None where
+    # pyarrow's values would not convert back faithfully); None if pyarrow refused the objects
+    leaves: list[tuple[Path, Piece | None]] | None
+    own: Piece | None  # the other values (None: pyarrow could not tell them)
+
+
+def _scan_text(text: pa.Array) -> _Scan:
+    """Find the rows of a JSON text column holding objects and other values, column-wise (no loop
+    over the rows), and parse both with pyarrow: the part of a chunk's expansion that needs no
+    Python values, so a worker thread runs it while this thread reads the next batch."""
+    n = len(text)
+    is_obj = pc.fill_null(pc.starts_with(text, "{"), False)
+    is_other = pc.fill_null(pc.and_(pc.invert(is_obj), pc.not_equal(text, "null")), False)
+    obj_pos = np.flatnonzero(is_obj.to_numpy(zero_copy_only=False))
+    other_pos = np.flatnonzero(is_other.to_numpy(zero_copy_only=False))
+    objects = text.filter(is_obj) if len(obj_pos) else None
+    leaves = None
+    parsed = None if objects is None else _parse_json(*_json_buffer(objects))
+    if parsed is not None and parsed.num_rows == len(obj_pos):  # else types differ, or invalid JSON
+        take = None if len(obj_pos) == n else _positions(obj_pos, n)
+        leaves = []
+        # Depth first with a stack, not a recursive closure: that would be a reference cycle
+        # holding this chunk's arrow arrays until the next collection.
+        todo = [((f.name,), col) for f, col in zip(parsed.schema, parsed.columns, strict=True)][::-1]
+        while todo:
+            path, arr = todo.pop()
+            if pa.types.is_struct(arr.type):
+                todo.extend([((*path, f.name), child) for f, child in zip(arr.type, arr.flatten(), strict=True)][::-1])
+                continue
+            piece = None
+            if _faithful(arr.type) and _valid(arr):
+                piece = _leaf_piece(arr if take is None else arr.take(take))
+            leaves.append((path, piece))
+    return _Scan(obj_pos, other_pos, objects, leaves, _own_arrow(text, other_pos, n))
+
+
 def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: str,
                  submit: Submit = _now) -> Callable[[], list[tuple[Path, Piece]]]:
     """Expand one chunk of a JSON text column, in two steps.
 
-    This call finds the rows holding objects and hands their texts to *submit*, to be parsed
-    by pyarrow in one pass; the function it returns waits for that parse and makes the columns.
+    This call makes the texts an arrow array and hands it to *submit*, to be scanned and parsed
+    by pyarrow (:func:`_scan_text`); the function it returns waits for that and makes the columns.
     """
     n = len(values)
     name = ".".join(root)
@@ -388,25 +434,18 @@ def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: 
         text = pa.array(values, pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # bare numbers written by another tool
         return python_route
-    # Which rows hold objects and which other values, found column-wise (no loop over the rows).
-    is_obj = pc.fill_null(pc.starts_with(text, "{"), False)
-    is_other = pc.fill_null(pc.and_(pc.invert(is_obj), pc.not_equal(text, "null")), False)
-    obj_pos = np.flatnonzero(is_obj.to_numpy(zero_copy_only=False))
-    other_pos = np.flatnonzero(is_other.to_numpy(zero_copy_only=False))
-    objects = text.filter(is_obj) if len(obj_pos) else None
-    parsing = None if objects is None else submit(_parse_json, *_json_buffer(objects))
+    scanning = submit(_scan_text, text)
 
     def finish() -> list[tuple[Path, Piece]]:
-        own = _own_values(text, other_pos, n, name, keys, table) if len(other_pos) else pa.nulls(n)
+        obj_pos, other_pos, objects, leaves, own = scanning.result()
+        if own is None:
+            own = _own_python(text, other_pos, n, name, keys, table)
         if own is None:  # JSON text of an object with leading blanks, from another tool
             return python_route()
-        if parsing is None:
+        if objects is None:
             return [(root, own)]
-        parsed = parsing.result()
-        if parsed is None or parsed.num_rows != len(obj_pos):
-            # Types differ between rows (or invalid JSON, which json.loads reports).
+        if leaves is None:  # types differ between rows (or invalid JSON, which json.loads reports)
             return python_route()
-        take = None if len(obj_pos) == n else _positions(obj_pos, n)
         loaded: list[Any] = []
 
         def python_leaf(path: Path) -> pd.Series:
@@ -414,25 +453,13 @@ def _expand_text(values: Sequence[Any], root: Path, keys: Sequence[Any], table: 
                 loaded.extend(json.loads(t) for t in objects.to_pylist())
             vals: list[Any] = [None] * n
             for j, obj in enumerate(loaded):
-                for k in path[len(root):]:
+                for k in path:
                     obj = obj.get(k) if isinstance(obj, dict) else None
                 vals[obj_pos[j]] = obj
             return _infer_series(vals)
 
-        out: list[tuple[Path, Piece]] = [(root, own)]
-        # Depth first with a stack, not a recursive closure: that would be a reference cycle
-        # holding this chunk's arrow arrays until the next collection.
-        todo = [((*root, f.name), col) for f, col in zip(parsed.schema, parsed.columns, strict=True)][::-1]
-        while todo:
-            path, arr = todo.pop()
-            if pa.types.is_struct(arr.type):
-                todo.extend([((*path, f.name), child) for f, child in zip(arr.type, arr.flatten(), strict=True)][::-1])
-                continue
-            piece = None
-            if _faithful(arr.type) and _valid(arr):
-                piece = _leaf_piece(arr if take is None else arr.take(take))
-            out.append((path, python_leaf(path) if piece is None else piece))
-        return out
+        return [(root, own), *(((*root, *path), python_leaf(path) if piece is None else piece)
+                               for path, piece in leaves)]
 
     return finish
 
