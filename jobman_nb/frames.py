@@ -24,7 +24,8 @@ field / JSON value        dtype
                           then any other value present (sorted)
 TEXT, JSON strings        ``string[pyarrow]`` (missing: ``pd.NA``)
 INTEGER, JSON integers    ``Int64`` (nullable)
-FLOAT, JSON numbers       ``float64`` (missing: NaN)
+FLOAT, JSON numbers       ``float64`` (missing: NaN; integers among
+                          the numbers become floats, exact up to 2**53)
 JSON booleans             ``boolean`` (nullable)
 anything else             ``object`` holding the Python values (lists,
                           mixed types, values that do not fit the
