@@ -204,6 +204,52 @@ def test_value_that_does_not_fit_its_column_type_is_kept(file_dao):
 
 
 # -- name clashes ---------------------------------------------------------------------------
+# Values another tool may have written, each a type that the one-pass conversion of a batch
+# (frames._typed_read) takes differently or not at all: the batch goes column by column instead.
+_MISFITS = {
+    "a BLOB in a text column": "UPDATE jobman_job SET worker_key = x'6869' WHERE key = 'k3'",
+    "invalid UTF-8 in a text column": "UPDATE jobman_job SET source_tag = x'ff' WHERE key = 'k3'",
+    "a REAL in an integer column": "UPDATE jobman_job SET batchable = 2.5 WHERE key = 'k3'",
+    "a number in a text column": "UPDATE jobman_job SET status = 7 WHERE key = 'k3'",
+    "text in a time column": "UPDATE jobman_job SET created = 'yesterday' WHERE key = 'k3'",
+    "a bare number in a JSON column": "UPDATE jobman_job SET job_spec = 5 WHERE key = 'k3'",
+    "a BLOB of JSON in a JSON column":
+        "UPDATE jobman_job SET worker_meta = CAST('{\"a\": 1}' AS BLOB) WHERE key = 'k3'",
+    "nothing odd": "SELECT 1",
+}
+
+
+@pytest.mark.parametrize("misfit", list(_MISFITS))
+def test_batches_read_in_one_pass_give_the_column_by_column_frame(file_dao, monkeypatch, misfit):
+    monkeypatch.setattr(frames, "READ_CHUNK", 4)  # the odd row in the second of three batches
+    file_dao.save_jobs([{"key": f"k{i}", "status": "PENDING", "batchable": i % 2, "worker_key": f"w{i}",
+                         "job_spec": {"i": i, "code": "psi4"}, "worker_meta": {"host": "n1"}} for i in range(10)])
+    file_dao.connection.execute(_MISFITS[misfit])
+    query = {"order_by": {"field": "key"}}
+    one_pass = file_dao.query_jobs_df(query)
+    chunks = pd.concat(list(file_dao.iter_jobs_df(query, chunksize=4, progress=False)), ignore_index=True)
+    monkeypatch.setattr(frames, "_ROW_TYPES", {})  # no kind converts in one pass: every batch by column
+    by_column = file_dao.query_jobs_df(query)
+    pd.testing.assert_frame_equal(one_pass, by_column)
+    pd.testing.assert_frame_equal(chunks, pd.concat(list(file_dao.iter_jobs_df(query, chunksize=4, progress=False)),
+                                                    ignore_index=True))
+    assert one_pass["key"].tolist() == [f"k{i}" for i in range(10)]
+
+
+def test_plain_batches_are_read_in_one_pass(file_dao, monkeypatch):
+    """The one-pass conversion is really taken (else the test above compares a route with itself)."""
+    monkeypatch.setattr(frames, "READ_CHUNK", 4)
+    file_dao.save_jobs([{"key": f"k{i}", "job_spec": {"i": i}} for i in range(10)])
+    by_column = []
+    monkeypatch.setattr(frames, "_rows_to_columns", lambda rows, width: by_column.append(rows) or
+                        list(zip(*rows, strict=True)) if rows else [() for _ in range(width)])
+    assert len(file_dao.query_jobs_df()) == 10
+    assert by_column == []
+    file_dao.connection.execute("UPDATE jobman_job SET batchable = 2.5 WHERE key = 'k5'")
+    assert file_dao.query_jobs_df({"order_by": {"field": "key"}})["batchable"].tolist()[5] == 2.5
+    assert [len(rows) for rows in by_column] == [4]  # the batch holding the REAL, alone
+
+
 def test_dotted_key_clash_raises(dao):
     dao.save_jobs([{"key": "a", "job_spec": {"cfg.code": "x"}}, {"key": "b", "job_spec": {"cfg": {"code": "y"}}}])
     with pytest.raises(ColumnClashError, match=r"job_spec\.cfg\.code") as info:
