@@ -218,6 +218,7 @@ def main(n_jobs: tuple[int, ...], db_paths: tuple[str, ...], workdir: str | None
             if only in (None, "frames"):
                 figures.update(bench_frames(db_path, repeat))
             if only in (None, "duckdb"):
+                (work / str(i)).mkdir()
                 figures.update(bench_duckdb(db_path, work / str(i), repeat))
             out[f"{jobs} jobs"] = figures
             print(json.dumps({f"{jobs} jobs": figures}), file=sys.stderr)  # as each size finishes
