@@ -278,8 +278,11 @@ def _faithful(t: pa.DataType) -> bool:
     if t in _ARROW_PANDAS or pa.types.is_null(t) or pa.types.is_float64(t):
         return True
     if pa.types.is_list(t):
-        # Not lists of nulls: pyarrow (26) fails to convert list<null> to Python.
-        return not pa.types.is_null(t.value_type) and _faithful(t.value_type)
+        # Not lists of nulls: pyarrow (26) fails to convert list<null> to Python. Not lists of
+        # floats: pyarrow makes the integers among them floats too, where a list cell holds the
+        # json.loads values (2**53 + 1 stays itself, 1 stays an int).
+        item = t.value_type
+        return not (pa.types.is_null(item) or pa.types.is_floating(item)) and _faithful(item)
     return False  # timestamps parsed from strings, objects inside lists, ...
 
 
@@ -605,8 +608,23 @@ def _stack_column(pieces: Sequence[Piece | None], sizes: Sequence[int], name: st
     series = [None if p is None else _piece_series(p, time) for p in pieces]
     votes = [s.dtype for s in series if s is not None and not (s.dtype == object and s.isna().all())]
     dtype = common_dtype(votes, name)
+    if pd.api.types.is_object_dtype(dtype) and np.dtype(np.float64) in votes and all(
+            s is None or s.dtype == np.float64 or s.dtype == "Int64" or (s.dtype == object and _only_ints(s))
+            for s in series):
+        # integers beyond 64 bits (an object piece) among floats: floats, as in one piece
+        # (_infer_series), unless one is beyond float range too
+        try:
+            return pd.concat([_conform_series(s, np.dtype(np.float64), size) for s, size in
+                              zip(series, sizes, strict=True)], ignore_index=True)
+        except OverflowError:
+            pass
     return pd.concat([_conform_series(s, dtype, size) for s, size in zip(series, sizes, strict=True)],
                      ignore_index=True)
+
+
+def _only_ints(values: pd.Series) -> bool:
+    """Whether the non-missing values are all Python ints (not bools)."""
+    return all(v.__class__ is int for v in values if v is not None and v is not pd.NA)
 
 
 def _stack(chunks: list[_Chunk], kinds: Mapping[str, str], start: int = 0) -> tuple[pd.DataFrame, Paths]:

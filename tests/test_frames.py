@@ -389,6 +389,9 @@ _nonempty_specs = st.one_of(st.none(), _nonempty_values,
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(specs=st.lists(_nonempty_specs, min_size=2, max_size=9))
 @example(specs=[{"a": {"b": 0.0}}, {"a": {"b": 2**53 + 1}}])  # an int among floats, past float precision
+@example(specs=[{"c": 0.5}, None, {"c": 2**63}])  # an int beyond 64 bits among floats, in another chunk
+@example(specs=[{"c": 0.5}, None, {"c": 10**400}])  # ... and one beyond float range
+@example(specs=[None, [2**53 + 1, 0.0]])  # a list of numbers holds the json.loads values
 def test_any_json_read_in_chunks_gives_the_frame_of_its_records(specs, monkeypatch):
     # rows whose JSON types differ fall into different chunks: stacking them gives the one-piece frame
     monkeypatch.setattr(frames, "READ_CHUNK", 2)
