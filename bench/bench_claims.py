@@ -84,7 +84,9 @@ def _ours(path: str, batch: int, synchronous: str, start, out) -> None:
     out.put((keys, cpu))
 
 
-def _by_hand(path: str, batch: int, synchronous: str, start, out) -> None:
+def _claim_by_hand(path: str, batch: int, synchronous: str, start, out, decode: bool) -> None:
+    """Claim batches with the hand-written UPDATE ... RETURNING until none is left; with *decode*,
+    a dict per row and the JSON columns decoded, else the rows left as tuples."""
     keys = []
     conn = sqlite3.connect(path, timeout=600, isolation_level=None)
     conn.execute(f"PRAGMA synchronous={synchronous}")
@@ -99,6 +101,10 @@ def _by_hand(path: str, batch: int, synchronous: str, start, out) -> None:
         if not rows:
             break
         names = names or [d[0] for d in cur.description]
+        if not decode:
+            at = names.index("key")
+            keys.extend(row[at] for row in rows)
+            continue
         jobs = []
         for row in rows:
             job = dict(zip(names, row, strict=True))
@@ -112,26 +118,13 @@ def _by_hand(path: str, batch: int, synchronous: str, start, out) -> None:
     out.put((keys, cpu))
 
 
+def _by_hand(path: str, batch: int, synchronous: str, start, out) -> None:
+    _claim_by_hand(path, batch, synchronous, start, out, decode=True)
+
+
 def _bare(path: str, batch: int, synchronous: str, start, out) -> None:
     """The UPDATE ... RETURNING alone: rows left as tuples, nothing decoded (the SQL's own ceiling)."""
-    keys = []
-    conn = sqlite3.connect(path, timeout=600, isolation_level=None)
-    conn.execute(f"PRAGMA synchronous={synchronous}")
-    sql = ("UPDATE jobman_job SET status = 'CLAIMED', modified = ? WHERE rowid IN "
-           "(SELECT rowid FROM jobman_job WHERE status = 'PENDING' LIMIT ?) RETURNING *")
-    start.wait()
-    cpu = time.process_time()
-    at = None
-    while True:
-        cur = conn.execute(sql, (time.time(), batch))
-        rows = cur.fetchall()
-        if not rows:
-            break
-        at = at if at is not None else [d[0] for d in cur.description].index("key")
-        keys.extend(row[at] for row in rows)
-    cpu = time.process_time() - cpu
-    conn.close()
-    out.put((keys, cpu))
+    _claim_by_hand(path, batch, synchronous, start, out, decode=False)
 
 
 def _run(target, path: Path, batch: int, synchronous: str, n_jobs: int) -> tuple[float, float]:

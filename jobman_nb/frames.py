@@ -891,8 +891,10 @@ def _typed_read(select: _query.Select, kinds: Mapping[str, str]) -> tuple[_query
         try:
             *arrays, misfits = pa.array(rows, type=row_type).flatten()
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            return _rows_to_columns(rows, width + 1)[:width]
-        return _rows_to_columns(rows, width + 1)[:width] if pc.sum(misfits).as_py() else arrays
+            misfits = None
+        if misfits is None or pc.sum(misfits).as_py():
+            return _rows_to_columns(rows, width + 1)[:width]  # column by column, the flag left out
+        return arrays
 
     return flagged, columns
 

@@ -46,8 +46,6 @@ _INT64_MAX = 2**63 - 1
 # json.dumps(value, allow_nan=False) builds a JSONEncoder per call; one shared encoder gives
 # the same text without that cost (save_jobs spends most of its time serializing JSON).
 _ENCODE = _json.JSONEncoder(allow_nan=False).encode
-# shorter texts cannot be nested deeper than SQLite's JSON functions accept
-_DEPTH_SCAN = 2 * _query.JSON_MAX_DEPTH
 # json.loads(text) runs a whitespace regex before and after the C scanner and wraps it in two
 # Python calls; for the compact text json.dumps writes, the scanner alone gives the same value
 # at less than half the cost (JSON decoding is most of a claim's and a query's Python time).
@@ -408,7 +406,8 @@ class ORM:
                         continue
                     try:
                         value = dumps(value)
-                        if value.__class__ is str and len(value) > _DEPTH_SCAN:
+                        # the length test here too: it skips a call for nearly every value
+                        if value.__class__ is str and len(value) > _query.JSON_DEPTH_MIN_LENGTH:
                             _query.check_json_depth(value)
                     except (TypeError, ValueError, RecursionError) as exc:
                         key = rec.get(self.primary_key)

@@ -99,6 +99,8 @@ _PATH_SEGMENT = re.compile(r'[^".\x00-\x1f]+\Z')
 #: Python 3.10 and 3.11 stop serializing near depth 1000 (RecursionError); 3.13 goes far
 #: deeper, so the depth is checked on the text itself and the limit is the same everywhere.
 JSON_MAX_DEPTH = 1000
+#: A text nested N deep has at least 2 N brackets: shorter texts need no depth check.
+JSON_DEPTH_MIN_LENGTH = 2 * JSON_MAX_DEPTH
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 _JSON_BRACKET = re.compile(r"[\[\]{}]")
 
@@ -139,7 +141,7 @@ def check_json_depth(text: str) -> str:
     """
     # a text nested N deep opens at least N arrays or objects: str.count (C) clears almost every
     # text before the scan, which must skip brackets inside strings
-    if (len(text) > 2 * JSON_MAX_DEPTH and text.count("{") + text.count("[") > JSON_MAX_DEPTH
+    if (len(text) > JSON_DEPTH_MIN_LENGTH and text.count("{") + text.count("[") > JSON_MAX_DEPTH
             and _json_depth(text) > JSON_MAX_DEPTH):
         raise ArgumentError(f"value is nested more than {JSON_MAX_DEPTH:,} deep, which SQLite's JSON "
                             "functions refuse")
